@@ -1,0 +1,29 @@
+//! ttn-exporter: a Prometheus exporter for LoRaWAN gateways on The Things
+//! Stack (v3), built to run under systemd and ship as a Debian package.
+//!
+//! A scrape of `/metrics` is served from a lazily refreshed cache: when the
+//! cached output is older than `cache_ttl`, the scrape triggers one refresh
+//! (shared by concurrent scrapes), which lists the gateways and fetches their
+//! connection stats in batches. There is no background polling.
+//!
+//! # Layout
+//! - [`config`]: figment layering (defaults < config.toml < env < flags),
+//!   validation, the secret [`config::ApiKey`] and where it is read from.
+//! - [`cli`]: the command-line flags.
+//! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
+//! - [`model`]: the [`model::Snapshot`] of one refresh; plain data.
+//! - [`metrics`]: `Snapshot -> text` (and its gzip), the exporter's own counters.
+//! - [`cache`]: the rendered output, its age, single-flight refresh.
+//! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
+//! - [`systemd`]: socket activation, sd-notify, journald logging.
+//! - [`daemon`]: wiring, signals (SIGTERM, SIGHUP reload) and `check`.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod metrics;
+pub mod model;
+pub mod server;
+pub mod systemd;
+pub mod tts;

@@ -1,0 +1,57 @@
+//! The `ttn-exporter` binary: parse, set up logging, build, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ttn_exporter::cli::{Args, Command};
+use ttn_exporter::config::EX_CONFIG;
+use ttn_exporter::daemon::{self, Loader};
+use ttn_exporter::systemd;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Read the systemd socket before any thread exists.
+    let listener = match systemd::take_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ttn-exporter: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    systemd::init_logging(args.log_format);
+    let loader = Loader {
+        config_path: args.config.clone(),
+        overrides: args.overrides(),
+    };
+    let config = match loader.load() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Some(Command::Check) => daemon::check(config).await,
+            None => daemon::run(loader, config, listener).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The HTTP server: hyper HTTP/1.1 on an already bound listener, with a
+//! shutdown future. Routes `/metrics` (gzip when asked), `/` (a landing
+//! page), `/-/healthy`; anything else is 404. Connections and header sizes
+//! are bounded (see [`Limits`]).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::cache::Cache;
+use crate::metrics::CONTENT_TYPE;
+
+/// Bounds on what scrapers may cost us.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Open connections at once; further ones are closed on accept.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this; an idle keep-alive
+    /// connection is closed after it too.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(15),
+            max_header_bytes: 16 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>TTN Exporter</title></head>\n<body><h1>TTN Exporter</h1>\n<p>Prometheus exporter for The Things Stack gateways.</p>\n<p><a href=\"/metrics\">Metrics</a></p>\n</body></html>\n";
+
+/// Serve `cache` on `listener` until `shutdown` completes, then let requests
+/// in flight finish (up to [`Limits::shutdown_grace`]).
+pub async fn serve(
+    listener: TcpListener,
+    cache: Cache,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(100);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: do not spin, do not die.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let cache = cache.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let cache = cache.clone();
+            async move { Ok::<_, Infallible>(handle(req, &cache).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::info!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Answer one request.
+pub async fn handle<B>(req: Request<B>, cache: &Cache) -> Response<Full<Bytes>> {
+    let get_or_head = matches!(*req.method(), Method::GET | Method::HEAD);
+    match req.uri().path() {
+        "/metrics" | "/" | "/-/healthy" if !get_or_head => {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        }
+        "/metrics" => {
+            let entry = cache.get().await;
+            let gzip = accepts_gzip(req.headers());
+            let body = if gzip {
+                entry.rendered.gzip.clone()
+            } else {
+                entry.rendered.plain.clone()
+            };
+            let mut r = Response::new(Full::new(body));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        "/" => {
+            let mut r = Response::new(Full::new(Bytes::from_static(LANDING.as_bytes())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        "/-/healthy" => text(StatusCode::OK, "OK\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found; metrics are at /metrics\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q.
+pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &str) -> hyper::HeaderMap {
+        let mut m = hyper::HeaderMap::new();
+        m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&h("gzip")));
+        assert!(accepts_gzip(&h("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&h("*")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("identity")));
+        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
+    }
+}

@@ -1,0 +1,133 @@
+//! Everything systemd: the socket it passes (listenfd), readiness, status,
+//! watchdog and stopping notifications (sd-notify), and logging to the
+//! journal (tracing-journald) or readable stderr lines. Outside systemd each
+//! of these is a no-op or falls back to the plain behaviour.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Take the TCP socket systemd passed (`LISTEN_FDS`/`LISTEN_PID`), if any,
+/// set non-blocking for tokio. Call before the runtime starts threads.
+pub fn take_listener() -> io::Result<Option<TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let listener = fds.take_tcp_listener(0)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "systemd passed a file descriptor that is not a TCP listening socket; check ttn.socket's ListenStream=",
+        )
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+fn notify(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::debug!("sd_notify failed: {e}");
+    }
+}
+
+/// `READY=1` with a status line: the listener is serving.
+pub fn ready(status: &str) {
+    notify(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// `STATUS=...`: a human line shown by `systemctl status`.
+pub fn status(status: &str) {
+    notify(&[NotifyState::Status(status)]);
+}
+
+/// `RELOADING=1` while re-reading config and key.
+pub fn reloading() {
+    notify(&[NotifyState::Reloading]);
+}
+
+/// `STOPPING=1` on shutdown.
+pub fn stopping() {
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+}
+
+/// `WATCHDOG=1`.
+pub fn watchdog_ping() {
+    notify(&[NotifyState::Watchdog]);
+}
+
+/// Half of `WATCHDOG_USEC` when systemd enabled the watchdog for us.
+pub fn watchdog_interval() -> Option<Duration> {
+    let mut usec = 0;
+    (sd_notify::watchdog_enabled(false, &mut usec) && usec > 0)
+        .then(|| Duration::from_micros(usec / 2))
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// journald when stderr is connected to the journal, else text.
+    Auto,
+    /// Structured entries to the journal socket.
+    Journald,
+    /// Human-readable lines on stderr.
+    Text,
+}
+
+/// True when stderr is the journal stream systemd set up (`JOURNAL_STREAM`
+/// names stderr's device and inode).
+pub fn stderr_is_journal() -> bool {
+    let Ok(v) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.split_once(':') else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse::<u64>().ok() == Some(meta.dev()) && ino.parse::<u64>().ok() == Some(meta.ino())
+}
+
+/// Set up logging. Level from `RUST_LOG` (default `info`). Returns which
+/// format was chosen, after fallbacks.
+pub fn init_logging(format: LogFormat) -> LogFormat {
+    let filter = || {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    };
+    let want_journal = match format {
+        LogFormat::Journald => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => stderr_is_journal(),
+    };
+    if want_journal {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("ttn-exporter".to_owned());
+                let ok = tracing_subscriber::registry()
+                    .with(layer.with_filter(filter()))
+                    .try_init()
+                    .is_ok();
+                if ok {
+                    return LogFormat::Journald;
+                }
+            }
+            Err(e) => eprintln!("ttn-exporter: journald unavailable ({e}); logging to stderr"),
+        }
+    }
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()));
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter()))
+        .try_init();
+    LogFormat::Text
+}
