@@ -683,7 +683,8 @@ mod tests {
 
     #[test]
     fn bad_configs_say_what_is_wrong() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("cache_tll = \"5s\"\n", &[], "cache_tll"),
             ("listen = \n", &[], "config.toml"),
             ("api_url = \"not a url\"\n", &[], "invalid api_url"),

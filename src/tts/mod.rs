@@ -96,7 +96,7 @@ pub enum Error {
         after: Duration,
     },
     /// An HTTP error status.
-    #[error("{}", status_message(*.endpoint, *.status, .name.as_deref(), .correlation_id.as_deref(), *.retry_after))]
+    #[error("{}", status_message(.endpoint, *.status, .name.as_deref(), .correlation_id.as_deref(), *.retry_after))]
     Status {
         /// Which route.
         endpoint: &'static str,
@@ -388,6 +388,24 @@ impl Client {
         }
     }
 
+    /// A request that got no HTTP answer: observed and typed.
+    fn transport_error(&self, endpoint: Endpoint, e: &reqwest::Error) -> Error {
+        let timeout = e.is_timeout();
+        (self.observer)(endpoint, if timeout { "timeout" } else { "error" });
+        if timeout {
+            Error::Timeout {
+                endpoint: endpoint.as_str(),
+                after: self.timeout,
+            }
+        } else {
+            Error::Unreachable {
+                endpoint: endpoint.as_str(),
+                url: redact_url(&self.base),
+                detail: error_chain(e),
+            }
+        }
+    }
+
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
         join(&self.base, path, query)
     }
@@ -410,52 +428,52 @@ impl Client {
         if let Some(j) = json {
             req = req.json(&j);
         }
-        let result = async {
-            let mut resp = req.send().await?;
-            let status = resp.status();
-            let total = resp
-                .headers()
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            let retry = resp
-                .headers()
-                .get("x-rate-limit-retry")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_error(endpoint, &e)),
+        };
+        let status = resp.status();
+        let total = resp
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let retry = resp
+            .headers()
+            .get("x-rate-limit-retry")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = async {
             if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
-                return Ok((status, Err(too_large(ep)), total, retry));
+                return Err(too_large(ep));
             }
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await? {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Ok((status, Err(too_large(ep)), total, retry));
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if body.len() + chunk.len() > MAX_BODY_BYTES {
+                            return Err(too_large(ep));
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => return Ok(body),
+                    Err(e) if e.is_timeout() => {
+                        return Err(Error::Timeout {
+                            endpoint: ep,
+                            after: self.timeout,
+                        })
+                    }
+                    Err(e) => {
+                        return Err(Error::BadResponse {
+                            endpoint: ep,
+                            detail: format!("body ended early: {}", error_chain(&e)),
+                        })
+                    }
                 }
-                body.extend_from_slice(&chunk);
             }
-            Ok::<_, reqwest::Error>((status, Ok(body), total, retry))
         }
         .await;
-        let (status, body, total, retry) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let timeout = e.is_timeout();
-                (self.observer)(endpoint, if timeout { "timeout" } else { "error" });
-                return Err(if timeout {
-                    Error::Timeout {
-                        endpoint: ep,
-                        after: self.timeout,
-                    }
-                } else {
-                    Error::Unreachable {
-                        endpoint: ep,
-                        url: redact_url(&self.base),
-                        detail: error_chain(&e),
-                    }
-                });
-            }
-        };
         (self.observer)(endpoint, status.as_str());
         let body = body?;
         if status.is_success() {

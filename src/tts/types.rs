@@ -312,14 +312,14 @@ mod tests {
     fn udp_connected_fixture() {
         let s = stats("stats-udp-connected.json");
         assert!(s.is_connected());
-        assert_eq!(s.connected_at, Some(1643634374.455833434));
+        assert_eq!(s.connected_at, Some(1_643_634_374.455_833_4));
         assert_eq!(s.protocol.as_deref(), Some("udp"));
         assert_eq!(s.uplink_count, 9043);
         assert_eq!(s.downlink_count, 0);
         assert_eq!(s.last_downlink_received_at, None);
         assert_eq!(s.status_metrics.len(), 6);
         assert_eq!(s.status_metrics["rxok"], 0.0);
-        assert_eq!(s.last_seen(), Some(1644661884.046048254));
+        assert_eq!(s.last_seen(), Some(1_644_661_884.046_048_2));
         assert!(s.sub_bands.is_empty());
         assert_eq!(s.round_trip, None);
     }

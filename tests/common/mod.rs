@@ -1,0 +1,119 @@
+//! Helpers shared by the integration tests: the exporter in-process on port
+//! 0 against an in-process fake TTS, and a small scrape client.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fake_tts::FakeTts;
+use ttn_exporter::cache::{Cache, Source};
+use ttn_exporter::config::{ApiKey, Config, Scope};
+use ttn_exporter::metrics::SelfMetrics;
+use ttn_exporter::server::{self, Limits};
+
+/// An obviously fake key the fake accepts by default.
+pub const KEY: &str = fake_tts::DEFAULT_KEY;
+
+/// A config pointing at `api_url` with `KEY`.
+pub fn config(api_url: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        api_url: api_url.parse().expect("fake url"),
+        api_key: ApiKey::parse(KEY).expect("valid test key"),
+        api_key_source: "test".into(),
+        cache_ttl: Duration::from_secs(3600),
+        request_timeout: Duration::from_secs(5),
+        scope: Scope::All,
+        legacy_metrics: false,
+        config_file: None,
+    }
+}
+
+/// The exporter serving on 127.0.0.1:0.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    pub cache: Cache,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Exporter {
+    pub async fn start(config: Config) -> Exporter {
+        Self::start_with_limits(config, Limits::default()).await
+    }
+
+    pub async fn start_with_limits(config: Config, limits: Limits) -> Exporter {
+        let own = SelfMetrics::new().unwrap();
+        let source = Source::from_config(&config, &own).unwrap();
+        let cache = Cache::new(source, own);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, cache.clone(), limits, async {
+            let _ = rx.await;
+        }));
+        Exporter {
+            addr,
+            cache,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// GET /metrics, asserting 200, returning the text.
+    pub async fn scrape(&self) -> String {
+        let resp = client().get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "scrape status");
+        resp.text().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The value of the one series whose line starts with `series ` exactly.
+pub fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().expect("numeric sample"))
+}
+
+/// Lines of series of metric `name` (any labels).
+pub fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .collect()
+}
+
+/// A fake with the given gateways.
+pub async fn fake(gateways: Vec<fake_tts::FakeGateway>) -> FakeTts {
+    FakeTts::start(gateways).await
+}
+
+/// Fixture body from ../shared/fixtures/tts.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/tts")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
+}

@@ -1,0 +1,400 @@
+//! The exporter in-process against the fake TTS: exact series, pagination,
+//! batching and fallback, single flight, failures and recovery.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::*;
+use fake_tts::{Fault, FakeGateway, Route};
+use ttn_exporter::config::Scope;
+
+fn gw(id: &str, name: &str, stats: Option<&str>) -> FakeGateway {
+    let mut g = FakeGateway::new(id);
+    g.eui = Some(format!("{:0>16}", id.len()));
+    g.name = Some(name.into());
+    g.frequency_plan_ids = vec!["EU_863_870_TTN".into()];
+    g.stats = stats.map(fixture);
+    g
+}
+
+fn small_fleet() -> Vec<FakeGateway> {
+    let mut gone = FakeGateway::new("gw-gone");
+    gone.stats = Some(serde_json::json!({
+        "disconnected_at": "2024-05-01T10:00:00.250Z",
+        "protocol": "udp",
+        "uplink_count": "12",
+    }));
+    vec![
+        gw("gw-udp", "Roof", Some("stats-udp-connected.json")),
+        gw("gw-bs", "Tower", Some("stats-basicstation.json")),
+        gw("gw-rt", "Hill", Some("stats-round-trip.json")),
+        gone,
+        gw("gw-never", "Cellar", None),
+    ]
+}
+
+#[tokio::test]
+async fn serves_exact_series_for_connected_disconnected_and_never_connected() {
+    let fake = fake(small_fleet()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(5.0));
+    let c = |id: &str| value(&out, &format!("ttn_gateway_connected{{gateway_id=\"{id}\"}}"));
+    assert_eq!(c("gw-udp"), Some(1.0));
+    assert_eq!(c("gw-bs"), Some(1.0));
+    assert_eq!(c("gw-rt"), Some(1.0));
+    assert_eq!(c("gw-gone"), Some(0.0));
+    assert_eq!(c("gw-never"), Some(0.0));
+    assert_eq!(
+        value(&out, "ttn_gateway_uplink_messages_total{gateway_id=\"gw-udp\"}"),
+        Some(9043.0)
+    );
+    assert_eq!(
+        value(&out, "ttn_gateway_uplink_messages_total{gateway_id=\"gw-gone\"}"),
+        Some(12.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "ttn_gateway_disconnected_timestamp_seconds{gateway_id=\"gw-gone\"}"
+        ),
+        Some(1714557600.25)
+    );
+    assert_eq!(
+        value(&out, "ttn_gateway_round_trip_samples{gateway_id=\"gw-rt\"}"),
+        Some(32.0)
+    );
+    assert_eq!(
+        value(&out, "ttn_gateway_sub_band_downlink_utilization_ratio{gateway_id=\"gw-bs\",min_frequency=\"0\",max_frequency=\"18446744073709551615\"}"),
+        Some(0.000071413335)
+    );
+    assert!(
+        out.contains(
+            "ttn_gateway_info{gateway_id=\"gw-udp\",gateway_eui=\"0000000000000006\",name=\"Roof\",protocol=\"udp\",frequency_plan=\"EU_863_870_TTN\"} 1"
+        ),
+        "{}",
+        series(&out, "ttn_gateway_info").join("\n")
+    );
+    assert!(series(&out, "ttn_gateway_uplink_messages_total")
+        .iter()
+        .all(|l| !l.contains("gw-never")));
+    // One list page and one batch: not one call per gateway.
+    assert_eq!(fake.requests(Route::ListGateways), 1);
+    assert_eq!(fake.requests(Route::BatchStats), 1);
+    assert_eq!(fake.requests(Route::GatewayStats), 0);
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_api_requests_total{code=\"200\",endpoint=\"list_gateways\"}"
+        ),
+        Some(1.0)
+    );
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn pages_and_batches_cover_2500_gateways() {
+    let fake = fake((0..2500).map(FakeGateway::synthetic).collect()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(2500.0));
+    assert_eq!(series(&out, "ttn_gateway_connected").len(), 2500);
+    assert_eq!(series(&out, "ttn_gateway_info").len(), 2500);
+    // kinds 0 and 1 of every 4 are connected
+    let connected = series(&out, "ttn_gateway_connected")
+        .iter()
+        .filter(|l| l.ends_with(" 1"))
+        .count();
+    assert_eq!(connected, 1250);
+    assert_eq!(fake.requests(Route::ListGateways), 3);
+    assert_eq!(fake.requests(Route::BatchStats), 25);
+    assert!(fake.batch_sizes().iter().all(|n| *n <= 100));
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_on_a_stale_cache_share_one_refresh() {
+    let fake = fake((0..50).map(FakeGateway::synthetic).collect()).await;
+    fake.set_fault(Route::ListGateways, Some(Fault::Delay(Duration::from_millis(300))));
+    let exp = Exporter::start(config(&fake.url())).await;
+    let scrapes = (0..20).map(|_| {
+        let url = exp.url("/metrics");
+        tokio::spawn(async move { client().get(url).send().await.unwrap().text().await.unwrap() })
+    });
+    let bodies: Vec<String> = futures::future::join_all(scrapes)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(fake.requests(Route::ListGateways), 1, "one upstream refresh");
+    assert_eq!(exp.cache.refreshes(), 1);
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "all got the same body");
+    assert_eq!(value(&bodies[0], "ttn_exporter_gateways"), Some(50.0));
+    // Still fresh: no new upstream call.
+    exp.scrape().await;
+    assert_eq!(fake.requests(Route::ListGateways), 1);
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn stale_cache_refreshes_and_vanished_gateways_vanish() {
+    let fake = fake(small_fleet()).await;
+    let mut cfg = config(&fake.url());
+    cfg.cache_ttl = Duration::from_millis(100);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert!(out.contains("gateway_id=\"gw-bs\""));
+    fake.set_gateways(small_fleet().into_iter().filter(|g| g.id != "gw-bs").collect());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let out = exp.scrape().await;
+    assert_eq!(fake.requests(Route::ListGateways), 2);
+    assert!(!out.contains("gateway_id=\"gw-bs\""), "{out}");
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(4.0));
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_is_served_when_asked_and_matches_the_text() {
+    let fake = fake(small_fleet()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let plain = exp.scrape().await;
+    let resp = client()
+        .get(exp.url("/metrics"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let bytes = resp.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain);
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn other_routes() {
+    let fake = fake(Vec::new()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let c = client();
+    let r = c.get(exp.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("href=\"/metrics\""));
+    let r = c.get(exp.url("/-/healthy")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(exp.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.post(exp.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // None of these touched the API.
+    assert_eq!(fake.total_requests(), 0);
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_scoped_key_with_explicit_list_falls_back_to_single_gets() {
+    let fake = fake(small_fleet()).await;
+    let scoped = "NNSXS.FAKE-GATEWAY-KEY.NOT-A-SECRET";
+    fake.set_gateway_key(scoped, &["gw-udp", "gw-never"]);
+    let mut cfg = config(&fake.url());
+    cfg.api_key = ttn_exporter::config::ApiKey::parse(scoped).unwrap();
+    cfg.scope = Scope::Explicit(vec!["gw-udp".into(), "gw-never".into()]);
+    cfg.cache_ttl = Duration::from_millis(50);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
+    assert_eq!(
+        value(&out, "ttn_gateway_connected{gateway_id=\"gw-udp\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&out, "ttn_gateway_connected{gateway_id=\"gw-never\"}"),
+        Some(0.0)
+    );
+    assert_eq!(fake.requests(Route::ListGateways), 0);
+    assert_eq!(fake.requests(Route::BatchStats), 1);
+    assert_eq!(fake.requests(Route::GatewayStats), 2);
+    // The refusal is remembered: the next refresh goes straight to singles.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.scrape().await;
+    assert_eq!(fake.requests(Route::BatchStats), 1);
+    assert_eq!(fake.requests(Route::GatewayStats), 4);
+    exp.stop().await;
+}
+
+async fn failure_case(fault: Fault, reason: &str) {
+    let fake = fake(small_fleet()).await;
+    fake.set_fault(Route::ListGateways, Some(fault));
+    let mut cfg = config(&fake.url());
+    cfg.cache_ttl = Duration::from_millis(50);
+    cfg.request_timeout = Duration::from_millis(500);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(0.0), "{reason}: {out}");
+    assert!(series(&out, "ttn_gateway_connected").is_empty(), "{reason}");
+    assert_eq!(
+        value(
+            &out,
+            &format!("ttn_exporter_refresh_errors_total{{reason=\"{reason}\"}}")
+        ),
+        Some(1.0),
+        "{out}"
+    );
+    assert!(out.starts_with("# ttn_up 0: "), "{out}");
+    // The fault clears: the first refresh after recovers fully.
+    fake.set_fault(Route::ListGateways, None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{reason} recovery: {out}");
+    assert_eq!(series(&out, "ttn_gateway_connected").len(), 5);
+    exp.stop().await;
+}
+
+fn status(code: u16) -> Fault {
+    Fault::Status {
+        code,
+        body: format!(
+            r#"{{"code":14,"message":"error:pkg/test:fault_{code} (injected)","details":[{{"name":"fault_{code}","correlation_id":"corr-{code}"}}]}}"#
+        ),
+        headers: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn unauthorized() {
+    failure_case(status(401), "unauthorized").await;
+}
+
+#[tokio::test]
+async fn forbidden() {
+    failure_case(status(403), "forbidden").await;
+}
+
+#[tokio::test]
+async fn server_errors() {
+    failure_case(status(500), "server_error").await;
+    failure_case(status(503), "server_error").await;
+    failure_case(status(504), "server_error").await;
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_bodies() {
+    failure_case(Fault::Malformed, "bad_response").await;
+    failure_case(Fault::Truncated, "bad_response").await;
+}
+
+#[tokio::test]
+async fn hang_times_out() {
+    failure_case(Fault::Hang, "timeout").await;
+}
+
+#[tokio::test]
+async fn huge_body_is_bounded() {
+    failure_case(
+        Fault::Huge {
+            bytes: 50 * 1024 * 1024,
+        },
+        "bad_response",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn connection_closed() {
+    failure_case(Fault::CloseConnection, "unreachable").await;
+}
+
+#[tokio::test]
+async fn unreachable_api() {
+    // A port nothing listens on: bind, learn the port, close.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let exp = Exporter::start(config(&format!("http://127.0.0.1:{port}"))).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(0.0));
+    assert_eq!(
+        value(&out, "ttn_exporter_refresh_errors_total{reason=\"unreachable\"}"),
+        Some(1.0)
+    );
+    assert!(out.contains("cannot reach the API"), "{out}");
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_backs_off_as_told() {
+    let fake = fake(small_fleet()).await;
+    fake.set_fault(Route::ListGateways, Some(Fault::RateLimited { retry_secs: 1 }));
+    let mut cfg = config(&fake.url());
+    cfg.cache_ttl = Duration::from_millis(50);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(0.0));
+    assert_eq!(
+        value(&out, "ttn_exporter_refresh_errors_total{reason=\"rate_limited\"}"),
+        Some(1.0)
+    );
+    assert!(out.contains("backing off for 1s"), "{out}");
+    fake.set_fault(Route::ListGateways, None);
+    // Past cache_ttl but inside the back-off: no new upstream call.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    exp.scrape().await;
+    assert_eq!(fake.requests(Route::ListGateways), 1);
+    // After the back-off: recovered.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    assert_eq!(fake.requests(Route::ListGateways), 2);
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn organization_and_user_scopes_list_their_own_gateways() {
+    let mut fleet = small_fleet();
+    fleet[0].owner_org = Some("acme".into());
+    fleet[1].owner_user = Some("alice".into());
+    let fake = fake(fleet).await;
+    let mut cfg = config(&fake.url());
+    cfg.scope = Scope::Organization("acme".into());
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(1.0), "{out}");
+    assert!(out.contains("gateway_id=\"gw-udp\""));
+    exp.stop().await;
+    let mut cfg = config(&fake.url());
+    cfg.scope = Scope::User("alice".into());
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(1.0), "{out}");
+    assert!(out.contains("gateway_id=\"gw-bs\""));
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn rotated_key_is_used_after_set_source() {
+    let fake = fake(small_fleet()).await;
+    let new_key = "NNSXS.FAKE-ROTATED-KEY.NOT-A-SECRET";
+    fake.set_keys(&[KEY, new_key]);
+    let exp = Exporter::start(config(&fake.url())).await;
+    exp.scrape().await;
+    let mut cfg = config(&fake.url());
+    cfg.api_key = ttn_exporter::config::ApiKey::parse(new_key).unwrap();
+    let source =
+        ttn_exporter::cache::Source::from_config(&cfg, exp.cache.self_metrics()).unwrap();
+    exp.cache.set_source(source);
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    assert_eq!(fake.seen_tokens(), vec![KEY.to_string(), new_key.to_string()]);
+    exp.stop().await;
+}
