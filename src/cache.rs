@@ -170,11 +170,15 @@ impl Cache {
                 Err(join) => {
                     // Cannot happen short of a bug; serve the error, do not die.
                     tracing::error!("refresh task failed: {join}");
-                    let e = me.store(Err(Failure {
-                        kind: crate::model::FailureKind::BadResponse,
-                        message: format!("internal error during refresh: {join}"),
-                        retry_after: None,
-                    }), Duration::ZERO, Vec::new());
+                    let e = me.store(
+                        Err(Failure {
+                            kind: crate::model::FailureKind::BadResponse,
+                            message: format!("internal error during refresh: {join}"),
+                            retry_after: None,
+                        }),
+                        Duration::ZERO,
+                        Vec::new(),
+                    );
                     me.lock().inflight = None;
                     e
                 }

@@ -651,10 +651,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_secs(3));
         assert_eq!(c.api_url.as_str(), "http://flag:1885/");
         assert!(c.legacy_metrics);
-        assert_eq!(
-            c.scope,
-            Scope::Explicit(vec!["gw-a".into(), "gw-b".into()])
-        );
+        assert_eq!(c.scope, Scope::Explicit(vec!["gw-a".into(), "gw-b".into()]));
         assert_eq!(c.config_file.as_deref(), Some(cfg.as_path()));
     }
 
@@ -696,7 +693,11 @@ mod tests {
             ("gateways = [\"Bad ID\"]\n", &[], "invalid gateway ID"),
             ("organization = \"o\"\nuser = \"u\"\n", &[], "at most one"),
             ("", &[("TTN_EXPORTER_BOGUS", "1")], "bogus"),
-            ("", &[("TTN_EXPORTER_REQUEST_TIMEOUT", "soon")], "request_timeout"),
+            (
+                "",
+                &[("TTN_EXPORTER_REQUEST_TIMEOUT", "soon")],
+                "request_timeout",
+            ),
         ];
         for (text, e, needle) in cases {
             let msg = err_of(text, e);

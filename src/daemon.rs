@@ -203,9 +203,6 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     }
     let gateways = client.fetch(&config.scope).await?;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
-    println!(
-        "{} gateways, {connected} connected",
-        gateways.len()
-    );
+    println!("{} gateways, {connected} connected", gateways.len());
     Ok(())
 }

@@ -115,7 +115,9 @@ impl SelfMetrics {
 
     /// Count a failed refresh.
     pub fn refresh_failed(&self, kind: FailureKind) {
-        self.refresh_errors.with_label_values(&[kind.as_str()]).inc();
+        self.refresh_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     /// Total API requests counted so far (for tests and the status line).
@@ -346,20 +348,55 @@ fn legacy_families(gateways: &[Gateway]) -> Vec<MetricFamily> {
     }
     type Getter = fn(&ConnectionStats) -> f64;
     let defs: [(&str, &str, Getter); 8] = [
-        ("ttn_gateway_messages_uplink_count", "Number of uplink_count messages (legacy name).", up),
-        ("ttn_gateway_messages_downlink_count", "Number of downlink_count messages (legacy name).", down),
-        ("ttn_gateway_messages_uplink", "Number of uplink messages (legacy name).", up),
-        ("ttn_gateway_messages_downlink", "Number of downlink messages (legacy name).", down),
-        ("ttn_gateway_messages_rx_ok", "Number of rx_ok messages (legacy name).", rx_ok),
-        ("ttn_gateway_messages_tx_in", "Number of tx_in messages (legacy name).", tx_in),
-        ("ttn_gateway_uplink", "Number of uplink messages processed by the gateway (legacy name).", up),
-        ("ttn_gateway_downlink", "Number of downlink messages processed by the gateway (legacy name).", down),
+        (
+            "ttn_gateway_messages_uplink_count",
+            "Number of uplink_count messages (legacy name).",
+            up,
+        ),
+        (
+            "ttn_gateway_messages_downlink_count",
+            "Number of downlink_count messages (legacy name).",
+            down,
+        ),
+        (
+            "ttn_gateway_messages_uplink",
+            "Number of uplink messages (legacy name).",
+            up,
+        ),
+        (
+            "ttn_gateway_messages_downlink",
+            "Number of downlink messages (legacy name).",
+            down,
+        ),
+        (
+            "ttn_gateway_messages_rx_ok",
+            "Number of rx_ok messages (legacy name).",
+            rx_ok,
+        ),
+        (
+            "ttn_gateway_messages_tx_in",
+            "Number of tx_in messages (legacy name).",
+            tx_in,
+        ),
+        (
+            "ttn_gateway_uplink",
+            "Number of uplink messages processed by the gateway (legacy name).",
+            up,
+        ),
+        (
+            "ttn_gateway_downlink",
+            "Number of downlink messages processed by the gateway (legacy name).",
+            down,
+        ),
     ];
     defs.into_iter()
         .map(|(name, help, get)| {
             let mut f = Family::gauge(name, help);
             for g in gateways {
-                f.push(&[("gateway_id", g.id.as_str())], g.stats.as_ref().map_or(0.0, get));
+                f.push(
+                    &[("gateway_id", g.id.as_str())],
+                    g.stats.as_ref().map_or(0.0, get),
+                );
             }
             f.0
         })

@@ -36,7 +36,9 @@ impl Gateway {
 
     /// Connected means `connected_at` set and `disconnected_at` not set.
     pub fn is_connected(&self) -> bool {
-        self.stats.as_ref().is_some_and(ConnectionStats::is_connected)
+        self.stats
+            .as_ref()
+            .is_some_and(ConnectionStats::is_connected)
     }
 }
 

@@ -142,7 +142,10 @@ pub async fn handle<B>(req: Request<B>, cache: &Cache) -> Response<Full<Bytes>> 
             r
         }
         "/-/healthy" => text(StatusCode::OK, "OK\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found; metrics are at /metrics\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found; metrics are at /metrics\n",
+        ),
     }
 }
 

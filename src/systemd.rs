@@ -97,9 +97,7 @@ pub fn stderr_is_journal() -> bool {
 /// Set up logging. Level from `RUST_LOG` (default `info`). Returns which
 /// format was chosen, after fallbacks.
 pub fn init_logging(format: LogFormat) -> LogFormat {
-    let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
-    };
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let want_journal = match format {
         LogFormat::Journald => true,
         LogFormat::Text => false,

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::*;
-use fake_tts::{Fault, FakeGateway, Route};
+use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::Scope;
 
 fn gw(id: &str, name: &str, stats: Option<&str>) -> FakeGateway {
@@ -42,18 +42,29 @@ async fn serves_exact_series_for_connected_disconnected_and_never_connected() {
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
     assert_eq!(value(&out, "ttn_exporter_gateways"), Some(5.0));
-    let c = |id: &str| value(&out, &format!("ttn_gateway_connected{{gateway_id=\"{id}\"}}"));
+    let c = |id: &str| {
+        value(
+            &out,
+            &format!("ttn_gateway_connected{{gateway_id=\"{id}\"}}"),
+        )
+    };
     assert_eq!(c("gw-udp"), Some(1.0));
     assert_eq!(c("gw-bs"), Some(1.0));
     assert_eq!(c("gw-rt"), Some(1.0));
     assert_eq!(c("gw-gone"), Some(0.0));
     assert_eq!(c("gw-never"), Some(0.0));
     assert_eq!(
-        value(&out, "ttn_gateway_uplink_messages_total{gateway_id=\"gw-udp\"}"),
+        value(
+            &out,
+            "ttn_gateway_uplink_messages_total{gateway_id=\"gw-udp\"}"
+        ),
         Some(9043.0)
     );
     assert_eq!(
-        value(&out, "ttn_gateway_uplink_messages_total{gateway_id=\"gw-gone\"}"),
+        value(
+            &out,
+            "ttn_gateway_uplink_messages_total{gateway_id=\"gw-gone\"}"
+        ),
         Some(12.0)
     );
     assert_eq!(
@@ -119,20 +130,39 @@ async fn pages_and_batches_cover_2500_gateways() {
 #[tokio::test]
 async fn concurrent_scrapes_on_a_stale_cache_share_one_refresh() {
     let fake = fake((0..50).map(FakeGateway::synthetic).collect()).await;
-    fake.set_fault(Route::ListGateways, Some(Fault::Delay(Duration::from_millis(300))));
+    fake.set_fault(
+        Route::ListGateways,
+        Some(Fault::Delay(Duration::from_millis(300))),
+    );
     let exp = Exporter::start(config(&fake.url())).await;
     let scrapes = (0..20).map(|_| {
         let url = exp.url("/metrics");
-        tokio::spawn(async move { client().get(url).send().await.unwrap().text().await.unwrap() })
+        tokio::spawn(async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
     });
     let bodies: Vec<String> = futures::future::join_all(scrapes)
         .await
         .into_iter()
         .map(|r| r.unwrap())
         .collect();
-    assert_eq!(fake.requests(Route::ListGateways), 1, "one upstream refresh");
+    assert_eq!(
+        fake.requests(Route::ListGateways),
+        1,
+        "one upstream refresh"
+    );
     assert_eq!(exp.cache.refreshes(), 1);
-    assert!(bodies.iter().all(|b| b == &bodies[0]), "all got the same body");
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "all got the same body"
+    );
     assert_eq!(value(&bodies[0], "ttn_exporter_gateways"), Some(50.0));
     // Still fresh: no new upstream call.
     exp.scrape().await;
@@ -148,7 +178,12 @@ async fn stale_cache_refreshes_and_vanished_gateways_vanish() {
     let exp = Exporter::start(cfg).await;
     let out = exp.scrape().await;
     assert!(out.contains("gateway_id=\"gw-bs\""));
-    fake.set_gateways(small_fleet().into_iter().filter(|g| g.id != "gw-bs").collect());
+    fake.set_gateways(
+        small_fleet()
+            .into_iter()
+            .filter(|g| g.id != "gw-bs")
+            .collect(),
+    );
     tokio::time::sleep(Duration::from_millis(250)).await;
     let out = exp.scrape().await;
     assert_eq!(fake.requests(Route::ListGateways), 2);
@@ -325,7 +360,10 @@ async fn unreachable_api() {
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert_eq!(
-        value(&out, "ttn_exporter_refresh_errors_total{reason=\"unreachable\"}"),
+        value(
+            &out,
+            "ttn_exporter_refresh_errors_total{reason=\"unreachable\"}"
+        ),
         Some(1.0)
     );
     assert!(out.contains("cannot reach the API"), "{out}");
@@ -335,14 +373,20 @@ async fn unreachable_api() {
 #[tokio::test]
 async fn rate_limit_backs_off_as_told() {
     let fake = fake(small_fleet()).await;
-    fake.set_fault(Route::ListGateways, Some(Fault::RateLimited { retry_secs: 1 }));
+    fake.set_fault(
+        Route::ListGateways,
+        Some(Fault::RateLimited { retry_secs: 1 }),
+    );
     let mut cfg = config(&fake.url());
     cfg.cache_ttl = Duration::from_millis(50);
     let exp = Exporter::start(cfg).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert_eq!(
-        value(&out, "ttn_exporter_refresh_errors_total{reason=\"rate_limited\"}"),
+        value(
+            &out,
+            "ttn_exporter_refresh_errors_total{reason=\"rate_limited\"}"
+        ),
         Some(1.0)
     );
     assert!(out.contains("backing off for 1s"), "{out}");
@@ -390,11 +434,13 @@ async fn rotated_key_is_used_after_set_source() {
     exp.scrape().await;
     let mut cfg = config(&fake.url());
     cfg.api_key = ttn_exporter::config::ApiKey::parse(new_key).unwrap();
-    let source =
-        ttn_exporter::cache::Source::from_config(&cfg, exp.cache.self_metrics()).unwrap();
+    let source = ttn_exporter::cache::Source::from_config(&cfg, exp.cache.self_metrics()).unwrap();
     exp.cache.set_source(source);
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0));
-    assert_eq!(fake.seen_tokens(), vec![KEY.to_string(), new_key.to_string()]);
+    assert_eq!(
+        fake.seen_tokens(),
+        vec![KEY.to_string(), new_key.to_string()]
+    );
     exp.stop().await;
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::*;
-use fake_tts::{Fault, FakeGateway, Route};
+use fake_tts::{FakeGateway, Fault, Route};
 
 fn promtool(text: &str) -> (bool, String) {
     let mut child = Command::new("promtool")
@@ -50,7 +50,10 @@ async fn promtool_finds_nothing_in_the_default_output() {
 #[tokio::test]
 async fn promtool_accepts_the_failure_output() {
     let fake = fake(Vec::new()).await;
-    fake.set_fault(Route::ListGateways, Some(Fault::RateLimited { retry_secs: 3 }));
+    fake.set_fault(
+        Route::ListGateways,
+        Some(Fault::RateLimited { retry_secs: 3 }),
+    );
     let exp = Exporter::start(config(&fake.url())).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));

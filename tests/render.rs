@@ -181,7 +181,10 @@ fn both_timestamps_set_counts_as_offline() {
         ..ConnectionStats::default()
     });
     let out = text(&snapshot(vec![g], None), false);
-    assert_lines(&out, &["ttn_gateway_connected{gateway_id=\"gw-old-server\"} 0"]);
+    assert_lines(
+        &out,
+        &["ttn_gateway_connected{gateway_id=\"gw-old-server\"} 0"],
+    );
 }
 
 #[test]
@@ -232,6 +235,9 @@ fn every_family_has_help_and_type() {
             out.contains(&format!("# HELP {name} ")),
             "no HELP for {name}"
         );
-        assert!(out.contains(&format!("# TYPE {name} ")), "no TYPE for {name}");
+        assert!(
+            out.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use fake_tts::{Fault, FakeGateway, Route};
+use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::{ApiKey, Scope};
 
 #[derive(Clone, Default)]

@@ -260,7 +260,10 @@ impl Client {
             let url = self.url(
                 path,
                 &[
-                    ("field_mask", "name,gateway_server_address,frequency_plan_ids"),
+                    (
+                        "field_mask",
+                        "name,gateway_server_address,frequency_plan_ids",
+                    ),
                     ("limit", &limit),
                     ("page", &page_s),
                 ],
@@ -566,7 +569,11 @@ pub fn stats_base(api: &Url, gateway_server_address: Option<&str>) -> Url {
     };
     // The address may carry a scheme or a port: keep the host.
     let addr = addr.split("://").last().unwrap_or(addr);
-    let host = addr.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase();
+    let host = addr
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let same_cloud = CLOUDS
         .iter()
         .any(|c| api_host.ends_with(c) && host.ends_with(c));

@@ -305,7 +305,9 @@ mod tests {
     }
 
     fn stats(name: &str) -> ConnectionStats {
-        serde_json::from_str::<ApiStats>(&fixture(name)).unwrap().into()
+        serde_json::from_str::<ApiStats>(&fixture(name))
+            .unwrap()
+            .into()
     }
 
     #[test]
@@ -381,7 +383,10 @@ mod tests {
     #[test]
     fn timestamps_with_0_to_9_fraction_digits() {
         assert_eq!(parse_timestamp("2022-02-12T10:30:47Z"), Some(1644661847.0));
-        assert_eq!(parse_timestamp("2022-02-12T10:30:47.5Z"), Some(1644661847.5));
+        assert_eq!(
+            parse_timestamp("2022-02-12T10:30:47.5Z"),
+            Some(1644661847.5)
+        );
         assert_eq!(
             parse_timestamp("2022-02-12T10:30:47.123Z"),
             Some(1644661847.123)
