@@ -1,0 +1,143 @@
+//! The unauthenticated control API under `/_fake/` (see `FakeTts::enable_control_api`).
+
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::json;
+
+use crate::server::{parse_query, query_all, query_one, Reply};
+use crate::{synthetic_fleet, Fault, Route, Shared};
+
+/// Largest fleet `POST /_fake/gateways?n=N` accepts.
+const MAX_FLEET: usize = 1_000_000;
+
+fn ok() -> Reply {
+    Reply::json(200, r#"{"ok":true}"#)
+}
+
+fn bad(msg: impl Into<String>) -> Reply {
+    Reply::json(400, json!({ "error": msg.into() }).to_string())
+}
+
+pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, query: Option<&str>) -> Reply {
+    let q = parse_query(query);
+    let wanted = match path {
+        "/_fake/counts" => Method::GET,
+        "/_fake/fault" | "/_fake/keys" | "/_fake/gateway_key" | "/_fake/gateways"
+        | "/_fake/reset" => Method::POST,
+        _ => {
+            return Reply::json(
+                404,
+                json!({ "error": format!("unknown control path {path}") }).to_string(),
+            )
+        }
+    };
+    if *method != wanted {
+        return Reply::json(
+            405,
+            json!({ "error": format!("use {wanted} {path}") }).to_string(),
+        );
+    }
+    match path {
+        "/_fake/counts" => counts(shared),
+        "/_fake/fault" => fault(shared, &q),
+        "/_fake/keys" => {
+            let keys: Vec<&str> = query_all(&q, "key").collect();
+            shared.set_keys(&keys);
+            ok()
+        }
+        "/_fake/gateway_key" => match query_one(&q, "key") {
+            Some(key) if !key.is_empty() => {
+                let ids: Vec<&str> = query_all(&q, "id").collect();
+                shared.set_gateway_key(key, &ids);
+                ok()
+            }
+            _ => bad("missing key"),
+        },
+        "/_fake/gateways" => match query_one(&q, "n").map(str::parse::<usize>) {
+            Some(Ok(n)) if n <= MAX_FLEET => {
+                let fleet = synthetic_fleet(n);
+                shared.lock().set_gateways(fleet);
+                ok()
+            }
+            _ => bad(format!("n must be an integer in 0..={MAX_FLEET}")),
+        },
+        _ => {
+            shared.reset_counts();
+            ok()
+        }
+    }
+}
+
+fn counts(shared: &Shared) -> Reply {
+    let body = json!({
+        "list": shared.requests(Route::ListGateways),
+        "batch": shared.requests(Route::BatchStats),
+        "single": shared.requests(Route::GatewayStats),
+        "auth": shared.requests(Route::AuthInfo),
+        "total": shared.total_requests(),
+        "seen_tokens": shared.seen_tokens(),
+        "batch_sizes": shared.batch_sizes(),
+    });
+    Reply::json(200, body.to_string())
+}
+
+/// A numeric parameter with a default; `Err` names the bad parameter.
+fn num<T: std::str::FromStr>(q: &[(String, String)], name: &str, default: T) -> Result<T, Reply> {
+    match query_one(q, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(format!("{name} must be a number, got {v:?}"))),
+    }
+}
+
+fn fault(shared: &Shared, q: &[(String, String)]) -> Reply {
+    let routes: Vec<Route> = match query_one(q, "route") {
+        Some("list") => vec![Route::ListGateways],
+        Some("batch") => vec![Route::BatchStats],
+        Some("single") => vec![Route::GatewayStats],
+        Some("auth") => vec![Route::AuthInfo],
+        Some("all") => Route::ALL.to_vec(),
+        other => {
+            return bad(format!(
+                "route must be list|batch|single|auth|all, got {other:?}"
+            ))
+        }
+    };
+    let parsed = match query_one(q, "kind") {
+        Some("status") => num(q, "code", 503u16).map(|c| Some(Fault::status(c))),
+        Some("rate_limited") => {
+            num(q, "retry", 1u64).map(|retry_secs| Some(Fault::RateLimited { retry_secs }))
+        }
+        Some("delay") => {
+            num(q, "ms", 1000u64).map(|ms| Some(Fault::Delay(Duration::from_millis(ms))))
+        }
+        Some("hang") => Ok(Some(Fault::Hang)),
+        Some("malformed") => Ok(Some(Fault::Malformed)),
+        Some("truncated") => Ok(Some(Fault::Truncated)),
+        Some("huge") => num(q, "bytes", 10usize << 20).map(|bytes| Some(Fault::Huge { bytes })),
+        Some("repeat_page") => Ok(Some(Fault::RepeatPage)),
+        Some("close") => Ok(Some(Fault::CloseConnection)),
+        Some("clear") => Ok(None),
+        other => {
+            return bad(format!(
+                "kind must be status|rate_limited|delay|hang|malformed|truncated|huge|\
+                 repeat_page|close|clear, got {other:?}"
+            ))
+        }
+    };
+    let fault = match parsed {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let times = match query_one(q, "times").map(str::parse::<usize>) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return bad("times must be a number"),
+    };
+    for route in routes {
+        shared.set_fault(route, fault.clone(), times);
+    }
+    ok()
+}
