@@ -1,45 +1,59 @@
 //! Rendering: a pure function from a [`Snapshot`] (plus the exporter's own
-//! counters) to the Prometheus text format and its gzip, built once per
-//! refresh. Encoding is the `prometheus` crate's `TextEncoder`, so escaping of
-//! label values and HELP text is the reference implementation's.
+//! counters) to the Prometheus text format, compressed once per refresh.
+//!
+//! The per-gateway families are written directly, one family at a time,
+//! into the gzip stream, so a fleet of 10,000 gateways never has its ~17 MB
+//! of text in memory at once. The exporter's own counters and the
+//! `process_*` metrics live in a `prometheus` crate registry and are encoded
+//! by its `TextEncoder`.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
 
-use crate::model::{ConnectionStats, FailureKind, Gateway, Snapshot};
+use crate::model::{ConnectionStats, FailureKind, Gateway, RoundTrip, Snapshot, SubBand};
 use crate::tts::{Endpoint, RequestObserver};
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// One refresh's output, ready to serve.
-#[derive(Clone, Debug)]
+/// One refresh's output, ready to serve. Only the gzip is kept; the plain
+/// text is decompressed once, on the first scrape that asks for it.
+#[derive(Debug)]
 pub struct Rendered {
-    /// The text format.
-    pub plain: Bytes,
-    /// The same, gzip-compressed.
-    pub gzip: Bytes,
+    gzip: Bytes,
+    plain: OnceLock<Bytes>,
 }
 
 impl Rendered {
-    /// Compress `text` once; every scrape until the next refresh reuses it.
-    pub fn from_text(text: String) -> Rendered {
-        let mut enc = GzEncoder::new(Vec::with_capacity(text.len() / 8), Compression::fast());
-        // Writing into a Vec cannot fail.
-        let gzip = enc
-            .write_all(text.as_bytes())
-            .and_then(|()| enc.finish())
-            .unwrap_or_default();
+    fn from_gzip(gzip: Vec<u8>) -> Rendered {
         Rendered {
-            plain: Bytes::from(text),
             gzip: Bytes::from(gzip),
+            plain: OnceLock::new(),
         }
+    }
+
+    /// The gzip-compressed text.
+    pub fn gzip(&self) -> Bytes {
+        self.gzip.clone()
+    }
+
+    /// The text format.
+    pub fn plain(&self) -> Bytes {
+        self.plain
+            .get_or_init(|| {
+                let mut text = Vec::with_capacity(self.gzip.len() * 8);
+                // Our own gzip of our own text: decoding cannot fail.
+                let _ = GzDecoder::new(&self.gzip[..]).read_to_end(&mut text);
+                Bytes::from(text)
+            })
+            .clone()
     }
 }
 
@@ -128,23 +142,34 @@ impl SelfMetrics {
     }
 }
 
-/// Render a snapshot and the exporter's own metrics.
+/// Render a snapshot and the exporter's own metrics, straight into gzip:
+/// the full text of a large fleet is never held in memory at once.
 pub fn render(snapshot: &Snapshot, own: &SelfMetrics, legacy: bool) -> Rendered {
-    let mut text = String::with_capacity(256 + snapshot.gateways.len() * 2048);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = write_all(snapshot, own, legacy, &mut gz);
+    Rendered::from_gzip(gz.finish().unwrap_or_default())
+}
+
+/// Write the whole exposition text for a snapshot to `out`.
+pub fn write_all(
+    snapshot: &Snapshot,
+    own: &SelfMetrics,
+    legacy: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     if let Some(f) = &snapshot.failure {
-        text.push_str("# ttn_up 0: ");
-        text.push_str(&f.message.replace('\n', " "));
-        text.push('\n');
+        writeln!(out, "# ttn_up 0: {}", f.message.replace('\n', " "))?;
     }
-    let mut families = health_families(snapshot);
-    families.extend(gateway_families(&snapshot.gateways, legacy));
-    families.extend(own.registry.gather());
+    write_health(snapshot, out)?;
+    write_gateways(&snapshot.gateways, legacy, out)?;
+    let mut text = String::new();
+    let mut families = own.registry.gather();
     families.retain(|f| !f.metric.is_empty());
-    // Encoding into a String cannot fail once empty families are dropped.
     if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut text) {
         tracing::error!("cannot encode metrics: {e}");
     }
-    Rendered::from_text(text)
+    out.write_all(text.as_bytes())
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -153,187 +178,254 @@ fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn health_families(s: &Snapshot) -> Vec<MetricFamily> {
-    let mut up = Family::gauge(
+fn write_health(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
+    let mut f = Family::new(
         "ttn_up",
         "1 when the last refresh reached The Things Stack API and was accepted, else 0.",
+        Kind::Gauge,
     );
-    up.push(&[], if s.is_up() { 1.0 } else { 0.0 });
-    let mut last = Family::gauge(
+    f.sample(&[], Value::F(if s.is_up() { 1.0 } else { 0.0 }));
+    f.finish(out)?;
+    let mut f = Family::new(
         "ttn_exporter_last_refresh_timestamp_seconds",
         "When the last successful refresh finished (Unix time).",
+        Kind::Gauge,
     );
     if let Some(t) = s.last_success {
-        last.push(&[], unix(t));
+        f.sample(&[], Value::F(unix(t)));
     }
-    let mut dur = Family::gauge(
+    f.finish(out)?;
+    let mut f = Family::new(
         "ttn_exporter_refresh_duration_seconds",
         "How long the last refresh took.",
+        Kind::Gauge,
     );
-    dur.push(&[], s.duration.as_secs_f64());
-    let mut count = Family::gauge(
+    f.sample(&[], Value::F(s.duration.as_secs_f64()));
+    f.finish(out)?;
+    let mut f = Family::new(
         "ttn_exporter_gateways",
         "Gateways listed by the last refresh.",
+        Kind::Gauge,
     );
-    count.push(&[], s.gateways.len() as f64);
-    vec![up.0, last.0, dur.0, count.0]
+    f.sample(&[], Value::U(s.gateways.len() as u64));
+    f.finish(out)
 }
 
-/// The per-gateway families, in the order of the interface's table.
-pub fn gateway_families(gateways: &[Gateway], legacy: bool) -> Vec<MetricFamily> {
-    let mut info = Family::gauge(
-        "ttn_gateway_info",
-        "Always 1; the gateway's EUI, name, protocol and frequency plan as labels.",
-    );
-    let mut connected = Family::gauge(
-        "ttn_gateway_connected",
-        "1 when the gateway is connected to its Gateway Server, else 0.",
-    );
-    let mut connected_at = Family::gauge(
-        "ttn_gateway_connected_timestamp_seconds",
-        "When the gateway connected (Unix time).",
-    );
-    let mut disconnected_at = Family::gauge(
-        "ttn_gateway_disconnected_timestamp_seconds",
-        "When the gateway disconnected (Unix time).",
-    );
-    let mut last_seen = Family::gauge(
-        "ttn_gateway_last_seen_timestamp_seconds",
-        "Newest of last uplink, status, downlink and TX acknowledgment (Unix time).",
-    );
-    let mut last_up = Family::gauge(
-        "ttn_gateway_last_uplink_timestamp_seconds",
-        "When the last uplink was received (Unix time).",
-    );
-    let mut last_down = Family::gauge(
-        "ttn_gateway_last_downlink_timestamp_seconds",
-        "When the last downlink was sent (Unix time).",
-    );
-    let mut last_status = Family::gauge(
-        "ttn_gateway_last_status_timestamp_seconds",
-        "When the last status message was received (Unix time).",
-    );
-    let mut uplinks = Family::counter(
-        "ttn_gateway_uplink_messages_total",
-        "Uplink messages received since the gateway connected (resets on reconnect).",
-    );
-    let mut downlinks = Family::counter(
-        "ttn_gateway_downlink_messages_total",
-        "Downlink messages sent since the gateway connected (resets on reconnect).",
-    );
-    let mut tx_acks = Family::counter(
-        "ttn_gateway_tx_acknowledgments_total",
-        "TX acknowledgments received since the gateway connected (resets on reconnect).",
-    );
-    let mut rt_min = Family::gauge(
-        "ttn_gateway_round_trip_min_seconds",
-        "Shortest round-trip time between Gateway Server and gateway.",
-    );
-    let mut rt_median = Family::gauge(
-        "ttn_gateway_round_trip_median_seconds",
-        "Median round-trip time between Gateway Server and gateway.",
-    );
-    let mut rt_max = Family::gauge(
-        "ttn_gateway_round_trip_max_seconds",
-        "Longest round-trip time between Gateway Server and gateway.",
-    );
-    let mut rt_count = Family::gauge(
-        "ttn_gateway_round_trip_samples",
-        "Number of round-trip time samples.",
-    );
-    let mut util = Family::gauge(
-        "ttn_gateway_sub_band_downlink_utilization_ratio",
-        "Downlink airtime used in the last hour in this sub-band, as a fraction of the hour.",
-    );
-    let mut util_limit = Family::gauge(
-        "ttn_gateway_sub_band_downlink_utilization_limit_ratio",
-        "Downlink duty-cycle limit of this sub-band, as a fraction of airtime.",
-    );
-    let mut status = Family::gauge(
-        "ttn_gateway_status_metric",
-        "A metric from the gateway's last status message (rxin, rxok, txok, temp, ...).",
-    );
-    for g in gateways {
-        let id = g.id.as_str();
-        let gw = [("gateway_id", id)];
-        let stats = g.stats.as_ref();
-        let plans = g.frequency_plan_ids.join(",");
-        info.push(
-            &[
-                ("gateway_id", id),
-                ("gateway_eui", g.eui.as_deref().unwrap_or("")),
-                ("name", g.name.as_deref().unwrap_or("")),
-                (
-                    "protocol",
-                    stats.and_then(|s| s.protocol.as_deref()).unwrap_or(""),
-                ),
-                ("frequency_plan", &plans),
-            ],
-            1.0,
-        );
-        connected.push(&gw, if g.is_connected() { 1.0 } else { 0.0 });
-        let Some(s) = stats else { continue };
-        connected_at.push_opt(&gw, s.connected_at);
-        disconnected_at.push_opt(&gw, s.disconnected_at);
-        last_seen.push_opt(&gw, s.last_seen());
-        last_up.push_opt(&gw, s.last_uplink_received_at);
-        last_down.push_opt(&gw, s.last_downlink_received_at);
-        last_status.push_opt(&gw, s.last_status_received_at);
-        uplinks.push(&gw, s.uplink_count as f64);
-        downlinks.push(&gw, s.downlink_count as f64);
-        tx_acks.push(&gw, s.tx_acknowledgment_count as f64);
-        if let Some(rt) = &s.round_trip {
-            rt_min.push(&gw, rt.min);
-            rt_median.push(&gw, rt.median);
-            rt_max.push(&gw, rt.max);
-            rt_count.push(&gw, rt.count as f64);
+/// How one family's samples are drawn from a gateway.
+type Emit = fn(&Gateway, &mut Family);
+
+/// Write the per-gateway families, in the order of the interface's table,
+/// one family at a time (only one family's text is buffered).
+pub fn write_gateways(
+    gateways: &[Gateway],
+    legacy: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    use Kind::{Counter, Gauge};
+    fn ts(f: &mut Family, g: &Gateway, get: fn(&ConnectionStats) -> Option<f64>) {
+        if let Some(v) = g.stats.as_ref().and_then(get) {
+            f.gateway(g, Value::F(v));
         }
-        for b in &s.sub_bands {
+    }
+    fn count(f: &mut Family, g: &Gateway, get: fn(&ConnectionStats) -> u64) {
+        if let Some(s) = &g.stats {
+            f.gateway(g, Value::U(get(s)));
+        }
+    }
+    fn round_trip(f: &mut Family, g: &Gateway, get: fn(&RoundTrip) -> Value) {
+        if let Some(rt) = g.stats.as_ref().and_then(|s| s.round_trip.as_ref()) {
+            f.gateway(g, get(rt));
+        }
+    }
+    fn sub_bands(f: &mut Family, g: &Gateway, get: fn(&SubBand) -> f64) {
+        for b in g.stats.iter().flat_map(|s| &s.sub_bands) {
             let (lo, hi) = (b.min_frequency.to_string(), b.max_frequency.to_string());
             let labels = [
-                ("gateway_id", id),
+                ("gateway_id", g.id.as_str()),
                 ("min_frequency", lo.as_str()),
                 ("max_frequency", hi.as_str()),
             ];
-            util.push(&labels, b.downlink_utilization);
-            util_limit.push(&labels, b.downlink_utilization_limit);
-        }
-        for (name, value) in &s.status_metrics {
-            status.push(&[("gateway_id", id), ("metric", name.as_str())], *value);
+            f.sample(&labels, Value::F(get(b)));
         }
     }
-    let mut out: Vec<MetricFamily> = [
-        info,
-        connected,
-        connected_at,
-        disconnected_at,
-        last_seen,
-        last_up,
-        last_down,
-        last_status,
-        uplinks,
-        downlinks,
-        tx_acks,
-        rt_min,
-        rt_median,
-        rt_max,
-        rt_count,
-        util,
-        util_limit,
-        status,
-    ]
-    .into_iter()
-    .map(|f| f.0)
-    .collect();
+    let families: [(&str, &str, Kind, Emit); 18] = [
+        (
+            "ttn_gateway_info",
+            "Always 1; the gateway's EUI, name, protocol and frequency plan as labels.",
+            Gauge,
+            |g, f| {
+                let plans = g.frequency_plan_ids.join(",");
+                let protocol = g.stats.as_ref().and_then(|s| s.protocol.as_deref());
+                f.sample(
+                    &[
+                        ("gateway_id", g.id.as_str()),
+                        ("gateway_eui", g.eui.as_deref().unwrap_or("")),
+                        ("name", g.name.as_deref().unwrap_or("")),
+                        ("protocol", protocol.unwrap_or("")),
+                        ("frequency_plan", &plans),
+                    ],
+                    Value::U(1),
+                );
+            },
+        ),
+        (
+            "ttn_gateway_connected",
+            "1 when the gateway is connected to its Gateway Server, else 0.",
+            Gauge,
+            |g, f| {
+                f.gateway(g, Value::U(u64::from(g.is_connected())));
+            },
+        ),
+        (
+            "ttn_gateway_connected_timestamp_seconds",
+            "When the gateway connected (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.connected_at);
+            },
+        ),
+        (
+            "ttn_gateway_disconnected_timestamp_seconds",
+            "When the gateway disconnected (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.disconnected_at);
+            },
+        ),
+        (
+            "ttn_gateway_last_seen_timestamp_seconds",
+            "Newest of last uplink, status, downlink and TX acknowledgment (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, ConnectionStats::last_seen);
+            },
+        ),
+        (
+            "ttn_gateway_last_uplink_timestamp_seconds",
+            "When the last uplink was received (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.last_uplink_received_at);
+            },
+        ),
+        (
+            "ttn_gateway_last_downlink_timestamp_seconds",
+            "When the last downlink was sent (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.last_downlink_received_at);
+            },
+        ),
+        (
+            "ttn_gateway_last_status_timestamp_seconds",
+            "When the last status message was received (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.last_status_received_at);
+            },
+        ),
+        (
+            "ttn_gateway_uplink_messages_total",
+            "Uplink messages received since the gateway connected (resets on reconnect).",
+            Counter,
+            |g, f| {
+                count(f, g, |s| s.uplink_count);
+            },
+        ),
+        (
+            "ttn_gateway_downlink_messages_total",
+            "Downlink messages sent since the gateway connected (resets on reconnect).",
+            Counter,
+            |g, f| {
+                count(f, g, |s| s.downlink_count);
+            },
+        ),
+        (
+            "ttn_gateway_tx_acknowledgments_total",
+            "TX acknowledgments received since the gateway connected (resets on reconnect).",
+            Counter,
+            |g, f| {
+                count(f, g, |s| s.tx_acknowledgment_count);
+            },
+        ),
+        (
+            "ttn_gateway_round_trip_min_seconds",
+            "Shortest round-trip time between Gateway Server and gateway.",
+            Gauge,
+            |g, f| {
+                round_trip(f, g, |r| Value::F(r.min));
+            },
+        ),
+        (
+            "ttn_gateway_round_trip_median_seconds",
+            "Median round-trip time between Gateway Server and gateway.",
+            Gauge,
+            |g, f| {
+                round_trip(f, g, |r| Value::F(r.median));
+            },
+        ),
+        (
+            "ttn_gateway_round_trip_max_seconds",
+            "Longest round-trip time between Gateway Server and gateway.",
+            Gauge,
+            |g, f| {
+                round_trip(f, g, |r| Value::F(r.max));
+            },
+        ),
+        (
+            "ttn_gateway_round_trip_samples",
+            "Number of round-trip time samples.",
+            Gauge,
+            |g, f| {
+                round_trip(f, g, |r| Value::U(r.count));
+            },
+        ),
+        (
+            "ttn_gateway_sub_band_downlink_utilization_ratio",
+            "Downlink airtime used in the last hour in this sub-band, as a fraction of the hour.",
+            Gauge,
+            |g, f| {
+                sub_bands(f, g, |b| b.downlink_utilization);
+            },
+        ),
+        (
+            "ttn_gateway_sub_band_downlink_utilization_limit_ratio",
+            "Downlink duty-cycle limit of this sub-band, as a fraction of airtime.",
+            Gauge,
+            |g, f| {
+                sub_bands(f, g, |b| b.downlink_utilization_limit);
+            },
+        ),
+        (
+            "ttn_gateway_status_metric",
+            "A metric from the gateway's last status message (rxin, rxok, txok, temp, ...).",
+            Gauge,
+            |g, f| {
+                for (name, v) in g.stats.iter().flat_map(|s| &s.status_metrics) {
+                    f.sample(
+                        &[("gateway_id", g.id.as_str()), ("metric", name.as_str())],
+                        Value::F(*v),
+                    );
+                }
+            },
+        ),
+    ];
+    for (name, help, kind, emit) in families {
+        let mut f = Family::new(name, help, kind);
+        for g in gateways {
+            emit(g, &mut f);
+        }
+        f.finish(out)?;
+    }
     if legacy {
-        out.extend(legacy_families(gateways));
+        write_legacy(gateways, out)?;
     }
-    out
+    Ok(())
 }
 
 /// The Python exporter's names, so its dashboards keep working. Like it, a
 /// gateway without the value reports 0.
-fn legacy_families(gateways: &[Gateway]) -> Vec<MetricFamily> {
+fn write_legacy(gateways: &[Gateway], out: &mut impl Write) -> std::io::Result<()> {
     fn up(s: &ConnectionStats) -> f64 {
         s.uplink_count as f64
     }
@@ -347,7 +439,7 @@ fn legacy_families(gateways: &[Gateway]) -> Vec<MetricFamily> {
         s.status_metrics.get("txin").copied().unwrap_or(0.0)
     }
     type Getter = fn(&ConnectionStats) -> f64;
-    let defs: [(&str, &str, Getter); 8] = [
+    let defs: [(&'static str, &'static str, Getter); 8] = [
         (
             "ttn_gateway_messages_uplink_count",
             "Number of uplink_count messages (legacy name).",
@@ -389,72 +481,113 @@ fn legacy_families(gateways: &[Gateway]) -> Vec<MetricFamily> {
             down,
         ),
     ];
-    defs.into_iter()
-        .map(|(name, help, get)| {
-            let mut f = Family::gauge(name, help);
-            for g in gateways {
-                f.push(
-                    &[("gateway_id", g.id.as_str())],
-                    g.stats.as_ref().map_or(0.0, get),
-                );
-            }
-            f.0
-        })
-        .collect()
+    for (name, help, get) in defs {
+        let mut f = Family::new(name, help, Kind::Gauge);
+        for g in gateways {
+            f.gateway(g, Value::F(g.stats.as_ref().map_or(0.0, get)));
+        }
+        f.finish(out)?;
+    }
+    Ok(())
 }
 
-/// A metric family under construction.
-struct Family(MetricFamily);
+/// Metric type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `gauge`
+    Gauge,
+    /// `counter`
+    Counter,
+}
+
+/// A sample value: integers are written exactly (uint64 counters exceed
+/// f64's 53 bits), floats in Prometheus' spelling (`NaN`, `+Inf`, `-Inf`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// An integer.
+    U(u64),
+    /// A float.
+    F(f64),
+}
+
+/// One metric family being written: its samples are buffered so that a
+/// family without samples writes nothing, not even HELP and TYPE.
+pub struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    buf: String,
+}
 
 impl Family {
-    fn new(name: &str, help: &str, t: MetricType) -> Family {
-        let mut mf = MetricFamily::default();
-        mf.set_name(name.to_owned());
-        mf.set_help(help.to_owned());
-        mf.set_field_type(t);
-        Family(mf)
-    }
-
-    fn gauge(name: &str, help: &str) -> Family {
-        Family::new(name, help, MetricType::GAUGE)
-    }
-
-    fn counter(name: &str, help: &str) -> Family {
-        Family::new(name, help, MetricType::COUNTER)
-    }
-
-    /// Add a sample. Infinities have no place in the text format's gauges
-    /// as the encoder writes them (`inf`), so such a sample is dropped.
-    fn push(&mut self, labels: &[(&str, &str)], value: f64) {
-        if value.is_infinite() {
-            return;
+    /// An empty family.
+    pub fn new(name: &'static str, help: &'static str, kind: Kind) -> Family {
+        Family {
+            name,
+            help,
+            kind,
+            buf: String::new(),
         }
-        let mut m = Metric::from_label(
-            labels
-                .iter()
-                .map(|(k, v)| {
-                    let mut lp = LabelPair::default();
-                    lp.set_name((*k).to_owned());
-                    lp.set_value((*v).to_owned());
-                    lp
-                })
-                .collect(),
-        );
-        if self.0.get_field_type() == MetricType::COUNTER {
-            let mut c = proto::Counter::default();
-            c.set_value(value);
-            m.set_counter(c);
-        } else {
-            let mut g = proto::Gauge::default();
-            g.set_value(value);
-            m.set_gauge(g);
-        }
-        self.0.mut_metric().push(m);
     }
 
-    fn push_opt(&mut self, labels: &[(&str, &str)], value: Option<f64>) {
-        if let Some(v) = value {
-            self.push(labels, v);
+    /// A sample labelled with the gateway's ID only.
+    fn gateway(&mut self, g: &Gateway, v: Value) {
+        self.sample(&[("gateway_id", g.id.as_str())], v);
+    }
+
+    /// Add a sample; label values are escaped (`\\`, `"`, newline).
+    pub fn sample(&mut self, labels: &[(&str, &str)], v: Value) {
+        use std::fmt::Write as _;
+        let b = &mut self.buf;
+        b.push_str(self.name);
+        for (i, (k, val)) in labels.iter().enumerate() {
+            b.push(if i == 0 { '{' } else { ',' });
+            b.push_str(k);
+            b.push_str("=\"");
+            escape_label_value(val, b);
+            b.push('"');
+        }
+        if !labels.is_empty() {
+            b.push('}');
+        }
+        b.push(' ');
+        // Writing to a String cannot fail.
+        let _ = match v {
+            Value::U(u) => write!(b, "{u}"),
+            Value::F(f) if f.is_nan() => write!(b, "NaN"),
+            Value::F(f) if f == f64::INFINITY => write!(b, "+Inf"),
+            Value::F(f) if f == f64::NEG_INFINITY => write!(b, "-Inf"),
+            Value::F(f) => write!(b, "{f}"),
+        };
+        b.push('\n');
+    }
+
+    /// Write HELP, TYPE and the samples, if there are any.
+    pub fn finish(self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let kind = match self.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        write!(
+            out,
+            "# HELP {} {}\n# TYPE {} {kind}\n",
+            self.name, self.help, self.name
+        )?;
+        out.write_all(self.buf.as_bytes())
+    }
+}
+
+/// Escape a label value for the text format.
+pub fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
         }
     }
 }

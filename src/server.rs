@@ -120,9 +120,9 @@ pub async fn handle<B>(req: Request<B>, cache: &Cache) -> Response<Full<Bytes>> 
             let entry = cache.get().await;
             let gzip = accepts_gzip(req.headers());
             let body = if gzip {
-                entry.rendered.gzip.clone()
+                entry.rendered.gzip()
             } else {
-                entry.rendered.plain.clone()
+                entry.rendered.plain()
             };
             let mut r = Response::new(Full::new(body));
             let h = r.headers_mut();

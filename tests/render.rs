@@ -63,9 +63,9 @@ fn snapshot(gateways: Vec<Gateway>, failure: Option<Failure>) -> Snapshot {
 fn text(s: &Snapshot, legacy: bool) -> String {
     let own = SelfMetrics::new().unwrap();
     let r = render(s, &own, legacy);
-    let plain = String::from_utf8(r.plain.to_vec()).unwrap();
+    let plain = String::from_utf8(r.plain().to_vec()).unwrap();
     let mut unzipped = String::new();
-    flate2::read::GzDecoder::new(&r.gzip[..])
+    flate2::read::GzDecoder::new(&r.gzip()[..])
         .read_to_string(&mut unzipped)
         .unwrap();
     assert_eq!(plain, unzipped, "gzip must hold the same text");
@@ -240,4 +240,37 @@ fn every_family_has_help_and_type() {
             "no TYPE for {name}"
         );
     }
+}
+
+#[test]
+fn special_floats_and_huge_counters_are_written_exactly() {
+    let mut g = Gateway::with_id("gw-odd");
+    let mut stats = ConnectionStats {
+        uplink_count: u64::MAX - 1,
+        ..ConnectionStats::default()
+    };
+    stats.status_metrics.insert("temp".into(), f64::NAN);
+    stats.status_metrics.insert("hot".into(), f64::INFINITY);
+    stats.status_metrics.insert("cold".into(), f64::NEG_INFINITY);
+    stats.status_metrics.insert("we\"ird\\".into(), 0.5);
+    g.stats = Some(stats);
+    let out = text(&snapshot(vec![g], None), false);
+    assert_lines(
+        &out,
+        &[
+            "ttn_gateway_uplink_messages_total{gateway_id=\"gw-odd\"} 18446744073709551614",
+            "ttn_gateway_status_metric{gateway_id=\"gw-odd\",metric=\"temp\"} NaN",
+            "ttn_gateway_status_metric{gateway_id=\"gw-odd\",metric=\"hot\"} +Inf",
+            "ttn_gateway_status_metric{gateway_id=\"gw-odd\",metric=\"cold\"} -Inf",
+            "ttn_gateway_status_metric{gateway_id=\"gw-odd\",metric=\"we\\\"ird\\\\\"} 0.5",
+        ],
+    );
+}
+
+#[test]
+fn a_family_without_samples_writes_nothing() {
+    let out = text(&snapshot(vec![Gateway::with_id("gw-never")], None), false);
+    assert!(!out.contains("ttn_gateway_round_trip_min_seconds"));
+    assert!(!out.contains("ttn_gateway_status_metric"));
+    assert!(out.contains("# TYPE ttn_gateway_connected gauge"));
 }
