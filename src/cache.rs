@@ -168,17 +168,7 @@ impl Cache {
             match task.await {
                 Ok(e) => e,
                 Err(join) => {
-                    // Cannot happen short of a bug; serve the error, do not die.
-                    tracing::error!("refresh task failed: {join}");
-                    let e = me.store(
-                        Err(Failure {
-                            kind: crate::model::FailureKind::BadResponse,
-                            message: format!("internal error during refresh: {join}"),
-                            retry_after: None,
-                        }),
-                        Duration::ZERO,
-                        Vec::new(),
-                    );
+                    let e = me.internal_error(&me.source(), &join);
                     me.lock().inflight = None;
                     e
                 }
@@ -189,23 +179,18 @@ impl Cache {
     }
 
     async fn refresh(&self) -> Arc<Entry> {
-        let source = self
-            .inner
-            .source
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let source = self.source();
         let started = Instant::now();
         let result = source.client.fetch(&source.scope).await;
         let took = started.elapsed();
-        let entry = match result {
+        let (outcome, gateways) = match result {
             Ok(gateways) => {
                 if gateways.is_empty() && source.scope == Scope::All {
                     tracing::warn!(
                         "the API key lists no gateways; a gateway-scoped key cannot list: set `gateways` to their IDs"
                     );
                 }
-                self.store(Ok(()), took, gateways)
+                (Ok(()), gateways)
             }
             Err(e) => {
                 let failure = Failure {
@@ -213,25 +198,51 @@ impl Cache {
                     message: e.to_string(),
                     retry_after: e.retry_after(),
                 };
-                self.store(Err(failure), took, Vec::new())
+                (Err(failure), Vec::new())
             }
+        };
+        // Rendering a large fleet is CPU work: keep it off the workers that
+        // answer scrapes.
+        let me = self.clone();
+        let src = source.clone();
+        let entry = match tokio::task::spawn_blocking(move || {
+            me.store(&src, outcome, took, gateways)
+        })
+        .await
+        {
+            Ok(e) => e,
+            Err(join) => self.internal_error(&source, &join),
         };
         self.lock().inflight = None;
         entry
     }
 
+    fn source(&self) -> Arc<Source> {
+        self.inner
+            .source
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A refresh task died (a bug): serve the error rather than die too.
+    fn internal_error(&self, source: &Source, join: &tokio::task::JoinError) -> Arc<Entry> {
+        tracing::error!("refresh task failed: {join}");
+        let failure = Failure {
+            kind: crate::model::FailureKind::BadResponse,
+            message: format!("internal error during refresh: {join}"),
+            retry_after: None,
+        };
+        self.store(source, Err(failure), Duration::ZERO, Vec::new())
+    }
+
     fn store(
         &self,
+        source: &Source,
         outcome: Result<(), Failure>,
         took: Duration,
         gateways: Vec<crate::model::Gateway>,
     ) -> Arc<Entry> {
-        let source = self
-            .inner
-            .source
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let now = SystemTime::now();
         let (last_success, was_failing) = {
             let mut st = self.lock();
