@@ -251,7 +251,9 @@ fn special_floats_and_huge_counters_are_written_exactly() {
     };
     stats.status_metrics.insert("temp".into(), f64::NAN);
     stats.status_metrics.insert("hot".into(), f64::INFINITY);
-    stats.status_metrics.insert("cold".into(), f64::NEG_INFINITY);
+    stats
+        .status_metrics
+        .insert("cold".into(), f64::NEG_INFINITY);
     stats.status_metrics.insert("we\"ird\\".into(), 0.5);
     g.stats = Some(stats);
     let out = text(&snapshot(vec![g], None), false);
