@@ -46,6 +46,9 @@ pub struct Args {
     /// Also emit the metric names of the Python exporter
     #[arg(long, global = true)]
     pub legacy_metrics: bool,
+    /// TLS and basic auth config (Prometheus exporter-toolkit format)
+    #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// Log format; auto uses the journal when stderr is connected to it
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -72,6 +75,7 @@ impl Args {
             organization: self.organization.clone(),
             user: self.user.clone(),
             legacy_metrics: self.legacy_metrics.then_some(true),
+            web_config_file: self.web_config_file.clone(),
         }
     }
 }

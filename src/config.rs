@@ -110,6 +110,9 @@ pub struct RawConfig {
     pub user: Option<String>,
     /// Also emit the Python exporter's metric names.
     pub legacy_metrics: bool,
+    /// Optional TLS and basic auth (exporter-toolkit web config format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// A gateway list: a TOML array, or a comma-separated string (environment).
@@ -144,6 +147,7 @@ impl Default for RawConfig {
             organization: None,
             user: None,
             legacy_metrics: false,
+            web_config_file: None,
         }
     }
 }
@@ -178,6 +182,9 @@ pub struct Overrides {
     /// `--legacy-metrics`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_metrics: Option<bool>,
+    /// `--web-config-file`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// The validated configuration the daemon runs with.
@@ -201,6 +208,8 @@ pub struct Config {
     pub legacy_metrics: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// TLS and basic auth for the HTTP endpoints.
+    pub web: crate::web::WebConfig,
 }
 
 /// Everything `load` reads from the process environment, gathered in one
@@ -229,7 +238,8 @@ impl Environment {
             .map(|(_, v)| v.as_str())
     }
 
-    fn credentials_dir(&self) -> Option<PathBuf> {
+    /// `$CREDENTIALS_DIRECTORY`, if systemd set it.
+    pub fn credentials_dir(&self) -> Option<PathBuf> {
         self.get("CREDENTIALS_DIRECTORY")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
@@ -240,6 +250,12 @@ impl Environment {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
+
+impl From<String> for ConfigError {
+    fn from(msg: String) -> ConfigError {
+        ConfigError(msg)
+    }
+}
 
 impl ConfigError {
     fn new(msg: impl Into<String>) -> ConfigError {
@@ -259,7 +275,13 @@ pub fn load(
     let raw = load_raw(config_path, overrides, env)?;
     let file = raw_file(config_path, env);
     let (api_key, api_key_source) = find_key(&raw, env)?;
-    validate(raw, api_key, api_key_source, file)
+    let web = match &raw.web_config_file {
+        Some(p) => crate::web::load(p, env)?,
+        None => crate::web::WebConfig::default(),
+    };
+    let mut config = validate(raw, api_key, api_key_source, file)?;
+    config.web = web;
+    Ok(config)
 }
 
 fn raw_file(config_path: Option<&Path>, env: &Environment) -> Option<PathBuf> {
@@ -569,6 +591,7 @@ fn validate(
         scope,
         legacy_metrics: raw.legacy_metrics,
         config_file,
+        web: crate::web::WebConfig::default(),
     })
 }
 

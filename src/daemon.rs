@@ -2,6 +2,7 @@
 //! reload on SIGHUP, keep systemd informed. Also the `check` command.
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -60,10 +61,12 @@ pub async fn run(
     let cache = Cache::new(source, own);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stop_wait = stop_rx.clone();
-    let server = tokio::spawn(server::serve(
+    let web = Arc::new(RwLock::new(config.web.clone()));
+    let server = tokio::spawn(server::serve_with(
         listener,
         cache.clone(),
         Limits::default(),
+        web.clone(),
         async move {
             let _ = stop_wait.wait_for(|s| *s).await;
         },
@@ -72,7 +75,13 @@ pub async fn run(
         listen = %addr,
         api_url = %config.api_url,
         key_source = %config.api_key_source,
-        "serving metrics on {addr} for {} (key from {}, cache_ttl {}s)",
+        "serving metrics on {addr}{} for {} (key from {}, cache_ttl {}s)",
+        match (config.web.tls.is_some(), config.web.auth.is_some()) {
+            (true, true) => " with TLS and basic auth",
+            (true, false) => " with TLS",
+            (false, true) => " with basic auth",
+            (false, false) => "",
+        },
         config.api_url,
         config.api_key_source,
         config.cache_ttl.as_secs_f64()
@@ -88,7 +97,7 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&loader, &mut current, &cache),
+            _ = hup.recv() => reload(&loader, &mut current, &cache, &web),
         }
     }
     tracing::info!("stopping");
@@ -100,7 +109,7 @@ pub async fn run(
 }
 
 /// SIGHUP: re-read config and key; keep the old ones if the new are bad.
-fn reload(loader: &Loader, current: &mut Config, cache: &Cache) {
+fn reload(loader: &Loader, current: &mut Config, cache: &Cache, web: &server::SharedWeb) {
     systemd::reloading();
     match loader.load() {
         Ok(new) => match Source::from_config(&new, cache.self_metrics()) {
@@ -112,6 +121,7 @@ fn reload(loader: &Loader, current: &mut Config, cache: &Cache) {
                     );
                 }
                 cache.set_source(source);
+                *web.write().unwrap_or_else(|e| e.into_inner()) = new.web.clone();
                 tracing::info!(
                     key_source = %new.api_key_source,
                     "reloaded configuration and key (key from {})",

@@ -15,6 +15,7 @@
 //! - [`metrics`]: `Snapshot -> text` (and its gzip), the exporter's own counters.
 //! - [`cache`]: the rendered output, its age, single-flight refresh.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
+//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
 //! - [`systemd`]: socket activation, sd-notify, journald logging.
 //! - [`daemon`]: wiring, signals (SIGTERM, SIGHUP reload) and `check`.
 
@@ -27,3 +28,4 @@ pub mod model;
 pub mod server;
 pub mod systemd;
 pub mod tts;
+pub mod web;

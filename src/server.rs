@@ -1,11 +1,12 @@
 //! The HTTP server: hyper HTTP/1.1 on an already bound listener, with a
 //! shutdown future. Routes `/metrics` (gzip when asked), `/` (a landing
 //! page), `/-/healthy`; anything else is 404. Connections and header sizes
-//! are bounded (see [`Limits`]).
+//! are bounded (see [`Limits`]). TLS and basic auth are optional
+//! ([`crate::web`]).
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::cache::Cache;
 use crate::metrics::CONTENT_TYPE;
+use crate::web::{BasicAuth, WebConfig};
 
 /// Bounds on what scrapers may cost us.
 #[derive(Clone, Copy, Debug)]
@@ -47,12 +49,28 @@ impl Default for Limits {
 
 const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>TTN Exporter</title></head>\n<body><h1>TTN Exporter</h1>\n<p>Prometheus exporter for The Things Stack gateways.</p>\n<p><a href=\"/metrics\">Metrics</a></p>\n</body></html>\n";
 
-/// Serve `cache` on `listener` until `shutdown` completes, then let requests
-/// in flight finish (up to [`Limits::shutdown_grace`]).
+/// The TLS and auth settings, swappable at run time (SIGHUP reload); each
+/// new connection uses the settings current when it is accepted.
+pub type SharedWeb = Arc<RwLock<WebConfig>>;
+
+/// Serve `cache` on `listener` over plain HTTP until `shutdown` completes,
+/// then let requests in flight finish (up to [`Limits::shutdown_grace`]).
 pub async fn serve(
     listener: TcpListener,
     cache: Cache,
     limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let web = Arc::new(RwLock::new(WebConfig::default()));
+    serve_with(listener, cache, limits, web, shutdown).await;
+}
+
+/// [`serve`] with TLS and basic auth as `web` says.
+pub async fn serve_with(
+    listener: TcpListener,
+    cache: Cache,
+    limits: Limits,
+    web: SharedWeb,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -83,15 +101,43 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let web = web.read().unwrap_or_else(|e| e.into_inner()).clone();
         let cache = cache.clone();
+        let auth = web.auth.clone();
         let service = hyper::service::service_fn(move |req| {
             let cache = cache.clone();
-            async move { Ok::<_, Infallible>(handle(req, &cache).await) }
+            let auth = auth.clone();
+            async move { Ok::<_, Infallible>(handle(req, &cache, auth.as_ref()).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match web.tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(tls), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
             drop(permit);
@@ -106,8 +152,26 @@ pub async fn serve(
     }
 }
 
-/// Answer one request.
-pub async fn handle<B>(req: Request<B>, cache: &Cache) -> Response<Full<Bytes>> {
+/// Answer one request; with `auth`, only with valid basic auth credentials.
+pub async fn handle<B>(
+    req: Request<B>,
+    cache: &Cache,
+    auth: Option<&Arc<BasicAuth>>,
+) -> Response<Full<Bytes>> {
+    if let Some(auth) = auth {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !auth.check(header).await {
+            let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ttn-exporter\""),
+            );
+            return r;
+        }
+    }
     let get_or_head = matches!(*req.method(), Method::GET | Method::HEAD);
     match req.uri().path() {
         "/metrics" | "/" | "/-/healthy" if !get_or_head => {

@@ -27,6 +27,7 @@ pub fn config(api_url: &str) -> Config {
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
+        web: Default::default(),
     }
 }
 

@@ -1,0 +1,227 @@
+//! TLS and basic auth from an exporter-toolkit style web config, tested
+//! with real clients (reqwest with rustls, and curl).
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use common::*;
+use fake_tts::FakeGateway;
+use ttn_exporter::cache::{Cache, Source};
+use ttn_exporter::config::Environment;
+use ttn_exporter::metrics::SelfMetrics;
+use ttn_exporter::server::{self, Limits};
+use ttn_exporter::web::{self, WebConfig};
+
+struct Tls {
+    dir: tempfile::TempDir,
+    cert_pem: String,
+}
+
+fn make_tls() -> Tls {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    std::fs::write(dir.path().join("tls.crt"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
+    Tls { dir, cert_pem }
+}
+
+fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("web.yml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+async fn serve(
+    web: WebConfig,
+    api: &str,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let own = SelfMetrics::new().unwrap();
+    let cache = Cache::new(Source::from_config(&config(api), &own).unwrap(), own);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve_with(
+        listener,
+        cache,
+        Limits::default(),
+        Arc::new(RwLock::new(web)),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (addr, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_basic_auth_with_reqwest_and_curl() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let tls = make_tls();
+    let hash = bcrypt::hash("s3cret-scraper", 4).unwrap();
+    let path = write_config(
+        tls.dir.path(),
+        &format!(
+            "tls_server_config:\n  cert_file: {d}/tls.crt\n  key_file: {d}/tls.key\nbasic_auth_users:\n  prometheus: '{hash}'\n",
+            d = tls.dir.path().display()
+        ),
+    );
+    let web = web::load(&path, &Environment::default()).unwrap();
+    assert!(web.tls.is_some() && web.auth.is_some());
+    let (addr, stop) = serve(web, &fake.url()).await;
+    let url = format!("https://localhost:{}/metrics", addr.port());
+    let tls_client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+
+    let r = tls_client
+        .get(&url)
+        .basic_auth("prometheus", Some("s3cret-scraper"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("ttn_up 1"));
+    // Again: served from the accepted-credentials memory, same answer.
+    let r = tls_client
+        .get(&url)
+        .basic_auth("prometheus", Some("s3cret-scraper"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = tls_client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"ttn-exporter\""
+    );
+    let r = tls_client
+        .get(&url)
+        .basic_auth("prometheus", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = tls_client
+        .get(&url)
+        .basic_auth("nobody", Some("s3cret-scraper"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Plain HTTP on the TLS port gets no metrics.
+    let plain = client()
+        .get(format!("http://127.0.0.1:{}/metrics", addr.port()))
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+
+    // curl, a real independent client.
+    let ca = tls.dir.path().join("tls.crt");
+    let resolve = format!("localhost:{}:127.0.0.1", addr.port());
+    let curl = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args(args)
+                .output()
+                .expect("curl is installed")
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let ca = ca.display().to_string();
+    let out = curl(s(&[
+        "-sS",
+        "--max-time",
+        "20",
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "-u",
+        "prometheus:s3cret-scraper",
+        "--compressed",
+        &url,
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ttn_up 1"));
+    let out = curl(s(&[
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "20",
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        &url,
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+    let _ = stop.send(());
+}
+
+#[test]
+fn bad_web_configs_are_refused_with_a_clear_line() {
+    let tls = make_tls();
+    let d = tls.dir.path().display().to_string();
+    let cases: Vec<(String, &str)> = vec![
+        ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n".into(), "/nonexistent.crt"),
+        (format!("tls_server_config:\n  cert_file: {d}/tls.crt\n  key_file: {d}/tls.crt\n"), "private key"),
+        (format!("tls_server_config:\n  cert_file: {d}/tls.crt\n  key_file: {d}/tls.key\n  client_auth_type: RequireAndVerifyClientCert\n"), "client_auth_type"),
+        ("basic_auth_users:\n  prometheus: plaintext\n".into(), "not a bcrypt hash"),
+        ("http_server_config:\n  http2: true\n".into(), "http_server_config"),
+        ("tls_server_config: [\n".into(), "web.yml"),
+    ];
+    for (text, needle) in cases {
+        let p = write_config(tls.dir.path(), &text);
+        let msg = web::load(&p, &Environment::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(needle), "{text:?}: {msg}");
+        assert!(msg.contains("web.yml"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}
+
+#[test]
+fn files_in_etc_come_from_the_credentials_under_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ttn_tls.crt"), "x").unwrap();
+    let env = Environment {
+        vars: vec![(
+            "CREDENTIALS_DIRECTORY".into(),
+            dir.path().display().to_string(),
+        )],
+    };
+    assert_eq!(
+        web::readable_path(Path::new("/etc/ttn-exporter/tls.crt"), &env),
+        dir.path().join("ttn_tls.crt")
+    );
+    // Not delivered as a credential, or elsewhere: the path as given.
+    assert_eq!(
+        web::readable_path(Path::new("/etc/ttn-exporter/other.crt"), &env),
+        Path::new("/etc/ttn-exporter/other.crt")
+    );
+    assert_eq!(
+        web::readable_path(Path::new("/srv/tls.crt"), &env),
+        Path::new("/srv/tls.crt")
+    );
+}
