@@ -197,6 +197,9 @@ impl Cache {
                     kind: e.kind(),
                     message: e.to_string(),
                     retry_after: e.retry_after(),
+                    endpoint: Some(e.endpoint()),
+                    correlation_id: e.correlation_id().map(str::to_owned),
+                    gateway_id: e.gateway_id().map(str::to_owned),
                 };
                 (Err(failure), Vec::new())
             }
@@ -232,6 +235,9 @@ impl Cache {
             kind: crate::model::FailureKind::BadResponse,
             message: format!("internal error during refresh: {join}"),
             retry_after: None,
+            endpoint: None,
+            correlation_id: None,
+            gateway_id: None,
         };
         self.store(source, Err(failure), Duration::ZERO, Vec::new())
     }
@@ -261,7 +267,14 @@ impl Cache {
                 if let Some(r) = f.retry_after {
                     ttl = ttl.max(r.min(MAX_BACKOFF));
                 }
-                tracing::warn!(reason = f.kind.as_str(), "refresh failed: {}", f.message);
+                tracing::warn!(
+                    reason = f.kind.as_str(),
+                    endpoint = f.endpoint,
+                    correlation_id = f.correlation_id.as_deref(),
+                    gateway_id = f.gateway_id.as_deref(),
+                    "refresh failed: {}",
+                    f.message
+                );
             }
             None if was_failing => tracing::info!(
                 gateways = gateways.len(),

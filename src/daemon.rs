@@ -72,9 +72,6 @@ pub async fn run(
         },
     ));
     tracing::info!(
-        listen = %addr,
-        api_url = %config.api_url,
-        key_source = %config.api_key_source,
         "serving metrics on {addr}{} for {} (key from {}, cache_ttl {}s)",
         match (config.web.tls.is_some(), config.web.auth.is_some()) {
             (true, true) => " with TLS and basic auth",
@@ -123,7 +120,6 @@ fn reload(loader: &Loader, current: &mut Config, cache: &Cache, web: &server::Sh
                 cache.set_source(source);
                 *web.write().unwrap_or_else(|e| e.into_inner()) = new.web.clone();
                 tracing::info!(
-                    key_source = %new.api_key_source,
                     "reloaded configuration and key (key from {})",
                     new.api_key_source
                 );
@@ -179,6 +175,21 @@ async fn status_loop(cache: Cache, mut stop: tokio::sync::watch::Receiver<bool>)
     }
 }
 
+/// Who owns the key, from `/auth_info`: "user alice", "organization acme".
+fn key_owner(info: &serde_json::Value) -> String {
+    let ids = info.pointer("/api_key/entity_ids");
+    for (kind, key, id) in [
+        ("user", "user_ids", "user_id"),
+        ("organization", "organization_ids", "organization_id"),
+        ("gateway", "gateway_ids", "gateway_id"),
+    ] {
+        if let Some(v) = ids.and_then(|i| i.get(key)?.get(id)?.as_str()) {
+            return format!("{kind} {v}");
+        }
+    }
+    "owner unknown".to_owned()
+}
+
 /// `ttn-exporter check`: one round trip, a summary on stdout.
 pub async fn check(config: Config) -> anyhow::Result<()> {
     let own = SelfMetrics::new().context("cannot register metrics")?;
@@ -200,13 +211,7 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     println!("api: {}", config.api_url);
     println!("key: from {}", config.api_key_source);
     match client.auth_info().await {
-        Ok(info) => {
-            let owner = info
-                .pointer("/api_key/entity_ids")
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            println!("key accepted (owner {owner})");
-        }
+        Ok(info) => println!("key accepted ({})", key_owner(&info)),
         // Gateway-scoped keys may not read auth_info; the fetch decides.
         Err(tts::Error::Status { status: 403, .. }) => {}
         Err(e) => anyhow::bail!("{e}"),

@@ -167,6 +167,12 @@ pub struct Failure {
     pub message: String,
     /// The API asked us not to call again before this long has passed.
     pub retry_after: Option<Duration>,
+    /// The API route that failed.
+    pub endpoint: Option<&'static str>,
+    /// The TTS correlation ID, for TTN support.
+    pub correlation_id: Option<String>,
+    /// The gateway the failed request was about, if any.
+    pub gateway_id: Option<String>,
 }
 
 /// The result of one refresh.

@@ -444,3 +444,23 @@ async fn rotated_key_is_used_after_set_source() {
     );
     exp.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_single_gateway_request_names_the_gateway() {
+    let fake = fake(small_fleet()).await;
+    let scoped = "NNSXS.FAKE-GATEWAY-KEY.NOT-A-SECRET";
+    fake.set_gateway_key(scoped, &["gw-udp"]);
+    fake.set_fault(Route::GatewayStats, Some(status(503)));
+    let mut cfg = config(&fake.url());
+    cfg.api_key = ttn_exporter::config::ApiKey::parse(scoped).unwrap();
+    cfg.scope = Scope::Explicit(vec!["gw-udp".into()]);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(0.0));
+    assert!(
+        out.starts_with("# ttn_up 0: gateway gw-udp: gateway_stats answered HTTP 503 fault_503"),
+        "{out}"
+    );
+    assert!(out.contains("(correlation id corr-503)"), "{out}");
+    exp.stop().await;
+}

@@ -193,6 +193,9 @@ fn failed_refresh_renders_up_0_and_no_gateways() {
         kind: FailureKind::Unauthorized,
         message: "list_gateways answered HTTP 401 api_key_not_found: check the key".into(),
         retry_after: None,
+        endpoint: Some("list_gateways"),
+        correlation_id: None,
+        gateway_id: None,
     };
     let out = text(&snapshot(Vec::new(), Some(failure)), false);
     assert_lines(

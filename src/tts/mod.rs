@@ -117,6 +117,14 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// A request about one gateway failed.
+    #[error("gateway {gateway_id}: {source}")]
+    Gateway {
+        /// The gateway asked about.
+        gateway_id: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
 }
 
 fn status_message(
@@ -127,8 +135,13 @@ fn status_message(
     retry_after: Option<Duration>,
 ) -> String {
     let what = match status {
-        401 => "the API rejected the key; check that /etc/ttn-exporter/key holds a valid, unexpired API key".to_owned(),
-        403 => "the key lacks rights; give it \"View gateway status\" and \"List gateways\"".to_owned(),
+        401 => {
+            "the API rejected the key; check that it is a valid, unexpired API key of this cluster"
+                .to_owned()
+        }
+        403 => {
+            "the key lacks rights; give it \"View gateway status\" and \"List gateways\"".to_owned()
+        }
         429 => match retry_after {
             Some(d) => format!("rate limited by the API; backing off for {}s", d.as_secs()),
             None => "rate limited by the API; backing off".to_owned(),
@@ -151,6 +164,7 @@ impl Error {
     /// The kind of failure, for the `reason` label.
     pub fn kind(&self) -> FailureKind {
         match self {
+            Error::Gateway { source, .. } => source.kind(),
             Error::Unreachable { .. } => FailureKind::Unreachable,
             Error::Timeout { .. } => FailureKind::Timeout,
             Error::BadResponse { .. } => FailureKind::BadResponse,
@@ -168,6 +182,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Status { retry_after, .. } => *retry_after,
+            Error::Gateway { source, .. } => source.retry_after(),
             _ => None,
         }
     }
@@ -175,6 +190,35 @@ impl Error {
     fn status(&self) -> Option<u16> {
         match self {
             Error::Status { status, .. } => Some(*status),
+            Error::Gateway { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// The API route that failed.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Error::Unreachable { endpoint, .. }
+            | Error::Timeout { endpoint, .. }
+            | Error::Status { endpoint, .. }
+            | Error::BadResponse { endpoint, .. } => endpoint,
+            Error::Gateway { source, .. } => source.endpoint(),
+        }
+    }
+
+    /// The TTS correlation ID, when the API sent one.
+    pub fn correlation_id(&self) -> Option<&str> {
+        match self {
+            Error::Status { correlation_id, .. } => correlation_id.as_deref(),
+            Error::Gateway { source, .. } => source.correlation_id(),
+            _ => None,
+        }
+    }
+
+    /// The gateway the failed request was about, if any.
+    pub fn gateway_id(&self) -> Option<&str> {
+        match self {
+            Error::Gateway { gateway_id, .. } => Some(gateway_id),
             _ => None,
         }
     }
@@ -387,7 +431,10 @@ impl Client {
             }
             // 404 not_connected: disconnected over 48 h ago, or never connected.
             Err(Error::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(Error::Gateway {
+                gateway_id: id.to_owned(),
+                source: Box::new(e),
+            }),
         }
     }
 
