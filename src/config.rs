@@ -307,16 +307,16 @@ pub fn load_raw(
     let file = raw_file(config_path, env);
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
     if let Some(path) = &file {
-        // Read it ourselves: figment silently treats a missing or unreadable
-        // file as empty, and we want to name the problem.
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        // Check it ourselves first: figment silently treats a missing or
+        // unreadable file as empty, and we want to name the problem.
+        std::fs::File::open(path).map_err(|e| {
             ConfigError::new(format!(
                 "cannot read config file {}: {}; fix the path given to --config or the file's permissions",
                 path.display(),
                 io_reason(&e)
             ))
         })?;
-        figment = figment.merge(Toml::string(&text));
+        figment = figment.merge(Toml::file(path));
     }
     let env_pairs: Vec<(String, String)> = env
         .vars
@@ -329,16 +329,9 @@ pub fn load_raw(
     figment = figment
         .merge(env_provider)
         .merge(Serialized::defaults(overrides));
-    figment.extract::<RawConfig>().map_err(|e| {
-        let source = match &file {
-            Some(p) => format!("{}, {ENV_PREFIX}* environment or flags", p.display()),
-            None => format!("{ENV_PREFIX}* environment or flags"),
-        };
-        ConfigError::new(format!(
-            "invalid configuration ({source}): {}",
-            one_line(&e)
-        ))
-    })
+    figment
+        .extract::<RawConfig>()
+        .map_err(|e| ConfigError::new(format!("invalid configuration: {}", one_line(&e))))
 }
 
 /// A figment provider over a captured set of environment variables.
@@ -385,7 +378,11 @@ fn one_line(e: &figment::Error) -> String {
             s = format!("{s} for key `{}`", err.path.join("."));
         }
         if let Some(md) = &err.metadata {
-            s = format!("{s} in {}", md.name);
+            s = match &md.source {
+                Some(figment::Source::File(p)) => format!("{s} in {}", p.display()),
+                _ if md.name.contains("Overrides") => format!("{s} in the command-line flags"),
+                _ => format!("{s} in {}", md.name),
+            };
         }
         parts.push(s);
     }

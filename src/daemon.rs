@@ -108,6 +108,13 @@ pub async fn run(
 /// SIGHUP: re-read config and key; keep the old ones if the new are bad.
 fn reload(loader: &Loader, current: &mut Config, cache: &Cache, web: &server::SharedWeb) {
     systemd::reloading();
+    if std::env::var_os("CREDENTIALS_DIRECTORY").is_some() {
+        // systemd (252) copies credentials and reads EnvironmentFile= at
+        // start only: re-reading them here cannot see a change.
+        tracing::warn!(
+            "SIGHUP re-reads the key and config, but systemd passed them as copies made at service start; to apply changes run `systemctl restart ttn.service` (ttn.socket keeps the port open meanwhile)"
+        );
+    }
     match loader.load() {
         Ok(new) => match Source::from_config(&new, cache.self_metrics()) {
             Ok(source) => {

@@ -63,9 +63,24 @@ pub fn watchdog_ping() {
 
 /// Half of `WATCHDOG_USEC` when systemd enabled the watchdog for us.
 pub fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0;
-    (sd_notify::watchdog_enabled(false, &mut usec) && usec > 0)
-        .then(|| Duration::from_micros(usec / 2))
+    watchdog_interval_from(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+/// The rules of `sd_watchdog_enabled(3)`: enabled when `WATCHDOG_USEC` is a
+/// positive number and `WATCHDOG_PID` is unset or names this process. (The
+/// `sd-notify` crate also requires `WATCHDOG_PID` to be set.)
+fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok()? != own_pid {
+            return None;
+        }
+    }
+    Some(Duration::from_micros(usec / 2))
 }
 
 /// How log lines are written.
@@ -128,4 +143,21 @@ pub fn init_logging(format: LogFormat) -> LogFormat {
         .with(fmt.with_filter(filter()))
         .try_init();
     LogFormat::Text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_follows_sd_watchdog_enabled() {
+        let half = Some(Duration::from_millis(100));
+        assert_eq!(watchdog_interval_from(Some("200000"), Some("42"), 42), half);
+        assert_eq!(watchdog_interval_from(Some("200000"), None, 42), half);
+        assert_eq!(watchdog_interval_from(Some("200000"), Some("1"), 42), None);
+        assert_eq!(watchdog_interval_from(Some("200000"), Some("x"), 42), None);
+        assert_eq!(watchdog_interval_from(Some("0"), None, 42), None);
+        assert_eq!(watchdog_interval_from(Some("soon"), None, 42), None);
+        assert_eq!(watchdog_interval_from(None, Some("42"), 42), None);
+    }
 }
