@@ -373,21 +373,37 @@ impl figment::Provider for EnvSnapshot {
 fn one_line(e: &figment::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for err in e.clone() {
-        let mut s = err.kind.to_string();
-        if !err.path.is_empty() {
-            s = format!("{s} for key `{}`", err.path.join("."));
+        // A TOML syntax error comes with a source snippet and a caret on
+        // lines of their own: keep the words, drop the drawing.
+        let kind = err.kind.to_string();
+        let mut s = kind
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('|'))
+            .collect::<Vec<_>>()
+            .join(": ");
+        let key = err.path.join(".");
+        let from_env = err
+            .metadata
+            .as_ref()
+            .is_some_and(|md| md.name.contains("environment"));
+        if !key.is_empty() && !from_env {
+            s = format!("{s} for key `{key}`");
         }
         if let Some(md) = &err.metadata {
             s = match &md.source {
                 Some(figment::Source::File(p)) => format!("{s} in {}", p.display()),
+                _ if from_env && !key.is_empty() => format!(
+                    "{s} in environment variable {ENV_PREFIX}{}",
+                    key.to_ascii_uppercase()
+                ),
                 _ if md.name.contains("Overrides") => format!("{s} in the command-line flags"),
                 _ => format!("{s} in {}", md.name),
             };
         }
         parts.push(s);
     }
-    let joined = parts.join("; ");
-    joined.replace('\n', " ")
+    parts.join("; ")
 }
 
 fn io_reason(e: &io::Error) -> String {
@@ -712,11 +728,11 @@ mod tests {
             ("gateways = []\n", &[], "gateways is empty"),
             ("gateways = [\"Bad ID\"]\n", &[], "invalid gateway ID"),
             ("organization = \"o\"\nuser = \"u\"\n", &[], "at most one"),
-            ("", &[("TTN_EXPORTER_BOGUS", "1")], "bogus"),
+            ("", &[("TTN_EXPORTER_BOGUS", "1")], "TTN_EXPORTER_BOGUS"),
             (
                 "",
                 &[("TTN_EXPORTER_REQUEST_TIMEOUT", "soon")],
-                "request_timeout",
+                "in environment variable TTN_EXPORTER_REQUEST_TIMEOUT",
             ),
         ];
         for (text, e, needle) in cases {

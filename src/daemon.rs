@@ -43,6 +43,11 @@ pub async fn run(
     config: Config,
     listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
+    // Handlers first: a signal that arrives once READY=1 is out (systemctl
+    // reload or stop right after start) must not take the default action.
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let listener = match listener {
         Some(l) => TcpListener::from_std(l).context("cannot use the socket systemd passed")?,
         None => TcpListener::bind(config.listen).await.with_context(|| {
@@ -86,9 +91,6 @@ pub async fn run(
     systemd::ready(&format!("serving on {addr}; no refresh yet"));
     let status = tokio::spawn(status_loop(cache.clone(), stop_rx));
 
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut current = config;
     loop {
         tokio::select! {

@@ -1,0 +1,486 @@
+//! The command line of the built binary: every invalid configuration exits
+//! 78 (EX_CONFIG) with exactly one line on stderr that names the problem;
+//! `--help`, `--version` and `check` against the in-process fake TTS.
+//!
+//! Every run has a cleared environment, an explicit `--config` (so no
+//! /etc/ttn-exporter/config.toml of the machine is read), a loopback API URL
+//! and listen address, and a bounded wait; nothing leaves 127.0.0.1.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_tts::{FakeGateway, FakeTts};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
+/// Accepted by the fake by default; obviously not a real key.
+const KEY: &str = fake_tts::DEFAULT_KEY;
+/// Key text used in the bad-key cases; must never be echoed.
+const BAD_KEY_PART: &str = "FAKE-SPACED";
+const WAIT: Duration = Duration::from_secs(30);
+const EX_CONFIG: i32 = 78;
+
+/// A finished run.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Run to completion with a bounded wait; the child is killed on timeout
+/// (and the test fails).
+fn run(mut cmd: Command) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let read = |mut p: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = p.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("piped")));
+    let err = read(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let e = err.join().unwrap_or_default();
+            panic!("{cmd:?} did not finish within {WAIT:?}; stderr:\n{e}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let run = Run {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    for secret in [KEY, "FAKE-TEST-KEY", BAD_KEY_PART] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "the key appeared in the output of {cmd:?}:\n{}",
+            run.describe()
+        );
+    }
+    assert!(
+        !run.stderr.contains("panicked"),
+        "{cmd:?} panicked:\n{}",
+        run.describe()
+    );
+    run
+}
+
+fn write_file(path: &Path, content: &str, mode: u32) {
+    std::fs::write(path, content).expect("write test file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A scratch directory: `config.toml` (empty) and `key` (0600, valid).
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let s = Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        write_file(&s.config(), "", 0o644);
+        write_file(&s.key(), &format!("{KEY}\n"), 0o600);
+        s
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("key")
+    }
+}
+
+/// The binary with a clean environment, `--log-format text`, the scratch
+/// config and key, and loopback addresses only (given in the environment, so
+/// that a case can still override them with a flag). `api_url` defaults to a
+/// port that refuses connections.
+fn base(s: &Scratch, api_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .args(["--log-format", "text"])
+        .arg("--config")
+        .arg(s.config())
+        .arg("--api-key-file")
+        .arg(s.key())
+        .env("TTN_EXPORTER_LISTEN", "127.0.0.1:0")
+        .env(
+            "TTN_EXPORTER_API_URL",
+            api_url.unwrap_or("http://127.0.0.1:1"),
+        );
+    cmd
+}
+
+// ---------------------------------------------------------------------------
+// 5. bad inputs: exit 78, one line
+
+/// One invalid input. `setup` prepares the scratch dir and the command;
+/// each of `needles` must appear in the one stderr line (case-insensitive).
+struct Case {
+    name: &'static str,
+    setup: fn(&Scratch, &mut Command),
+    needles: fn(&Scratch) -> Vec<String>,
+}
+
+fn p(path: PathBuf) -> String {
+    path.display().to_string()
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "config syntax error",
+            setup: |s, _| write_file(&s.config(), "listen = \n", 0o644),
+            needles: |s| vec![p(s.config()), "line 1".into()],
+        },
+        Case {
+            name: "unknown config key",
+            setup: |s, _| write_file(&s.config(), "cache_tll = \"5s\"\n", 0o644),
+            needles: |s| vec![p(s.config()), "cache_tll".into()],
+        },
+        Case {
+            name: "unknown TTN_EXPORTER_* variable",
+            setup: |_, c| {
+                c.env("TTN_EXPORTER_BOGUS", "1");
+            },
+            needles: |_| vec!["bogus".into(), "TTN_EXPORTER_".into()],
+        },
+        Case {
+            name: "bad URL (flag)",
+            setup: |_, c| {
+                c.args(["--api-url", "not a url"]);
+            },
+            needles: |_| vec!["api_url".into(), "not a url".into()],
+        },
+        Case {
+            name: "bad URL scheme (config)",
+            setup: |s, c| {
+                write_file(&s.config(), "api_url = \"ftp://127.0.0.1\"\n", 0o644);
+                // The environment would win over the file.
+                c.env_remove("TTN_EXPORTER_API_URL");
+            },
+            needles: |_| vec!["api_url".into(), "http".into()],
+        },
+        Case {
+            name: "bad duration (config)",
+            setup: |s, _| write_file(&s.config(), "cache_ttl = \"five\"\n", 0o644),
+            needles: |s| vec![p(s.config()), "cache_ttl".into(), "five".into()],
+        },
+        Case {
+            name: "bad duration (flag)",
+            setup: |_, c| {
+                c.args(["--request-timeout", "soon"]);
+            },
+            needles: |_| vec!["request_timeout".into(), "soon".into()],
+        },
+        Case {
+            name: "bad duration (environment)",
+            setup: |_, c| {
+                c.env("TTN_EXPORTER_CACHE_TTL", "forever");
+            },
+            needles: |_| vec!["cache_ttl".into(), "forever".into()],
+        },
+        Case {
+            name: "bad listen address",
+            setup: |_, c| {
+                c.args(["--listen", "localhost"]);
+            },
+            needles: |_| vec!["listen".into(), "localhost".into()],
+        },
+        Case {
+            name: "empty key file",
+            setup: |s, _| write_file(&s.key(), "\n", 0o600),
+            needles: |s| vec![p(s.key()), "empty".into()],
+        },
+        Case {
+            name: "key with spaces inside",
+            setup: |s, _| write_file(&s.key(), &format!("NNSXS.{BAD_KEY_PART} KEY\n"), 0o600),
+            needles: |s| vec![p(s.key()), "whitespace".into()],
+        },
+        Case {
+            name: "key with spaces inside (environment)",
+            setup: |_, c| {
+                c.env("TTN_EXPORTER_API_KEY", format!("NNSXS.{BAD_KEY_PART} KEY"));
+            },
+            needles: |_| vec!["TTN_EXPORTER_API_KEY".into(), "whitespace".into()],
+        },
+        Case {
+            name: "world-readable key file",
+            setup: |s, _| write_file(&s.key(), &format!("{KEY}\n"), 0o644),
+            needles: |s| vec![p(s.key()), "0644".into(), "chmod 0600".into()],
+        },
+        Case {
+            name: "missing key file",
+            setup: |s, _| std::fs::remove_file(s.key()).expect("rm"),
+            needles: |s| {
+                vec![
+                    p(s.key()),
+                    "does not exist".into(),
+                    "install -m 0600".into(),
+                ]
+            },
+        },
+        Case {
+            name: "missing --config file",
+            setup: |s, _| std::fs::remove_file(s.config()).expect("rm"),
+            needles: |s| vec![p(s.config()), "no such file".into()],
+        },
+        Case {
+            name: "check with a bad config exits 78 too",
+            setup: |s, c| {
+                write_file(&s.config(), "bogus = 1\n", 0o644);
+                c.arg("check");
+            },
+            needles: |s| vec![p(s.config()), "bogus".into()],
+        },
+    ]
+}
+
+/// The one-line rule for a failed run.
+fn assert_one_line_ex_config(what: &str, r: &Run, needles: &[String]) {
+    assert_eq!(
+        r.status.code(),
+        Some(EX_CONFIG),
+        "{what}: exit status\n{}",
+        r.describe()
+    );
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: exactly one stderr line\n{}",
+        r.describe()
+    );
+    let line = lines[0].to_lowercase();
+    for n in needles {
+        assert!(
+            line.contains(&n.to_lowercase()),
+            "{what}: the line should name {n:?}: {}",
+            lines[0]
+        );
+    }
+    // Written for a user: no Rust type paths (`a::b`; `[::]` is fine).
+    assert!(
+        !has_rust_path(lines[0]),
+        "{what}: internals in the message: {}",
+        lines[0]
+    );
+    assert!(
+        r.stdout.trim().is_empty(),
+        "{what}: stdout\n{}",
+        r.describe()
+    );
+}
+
+/// `word::word`, as in a Rust type name.
+fn has_rust_path(line: &str) -> bool {
+    let b = line.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (1..b.len().saturating_sub(2))
+        .any(|i| &b[i..i + 2] == b"::" && word(b[i - 1]) && word(b[i + 2]))
+}
+
+#[test]
+fn bad_inputs_exit_78_with_one_line() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let s = Scratch::new();
+        let mut cmd = base(&s, None);
+        (case.setup)(&s, &mut cmd);
+        let needles = (case.needles)(&s);
+        let r = run(cmd);
+        if let Err(e) =
+            std::panic::catch_unwind(|| assert_one_line_ex_config(case.name, &r, &needles))
+        {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Under systemd (`CREDENTIALS_DIRECTORY` set) without a key credential and
+/// with the default key path, the line names /etc/ttn-exporter/key, the file
+/// the user must create.
+#[test]
+fn missing_credential_names_the_key_file_on_disk() {
+    if Path::new("/etc/ttn-exporter/key").exists() {
+        eprintln!("skipped: /etc/ttn-exporter/key exists on this machine");
+        return;
+    }
+    let s = Scratch::new();
+    let creds = s.dir.path().join("credentials");
+    std::fs::create_dir(&creds).expect("mkdir");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .args(["--log-format", "text", "--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(s.config())
+        .args(["--api-url", "http://127.0.0.1:1"]);
+    let r = run(cmd);
+    assert_one_line_ex_config(
+        "missing credential",
+        &r,
+        &["/etc/ttn-exporter/key".into(), "install -m 0600".into()],
+    );
+}
+
+/// An unreadable key file (mode 0000). Root reads it anyway, so the binary
+/// runs as `nobody` through setpriv(1); skipped when that is not possible
+/// (not root, or no setpriv).
+#[test]
+fn unreadable_key_file_exits_78_with_one_line() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !is_root || !setpriv.exists() {
+        eprintln!("skipped: needs root and setpriv to run the binary as an unprivileged user");
+        return;
+    }
+    let s = Scratch::new();
+    std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    write_file(&s.key(), &format!("{KEY}\n"), 0o000);
+    let inner = base(&s, None);
+    let mut cmd = Command::new(setpriv);
+    cmd.env_clear()
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let r = run(cmd);
+    if r.stderr.contains("setpriv:") {
+        eprintln!("skipped: setpriv failed here:\n{}", r.stderr);
+        return;
+    }
+    assert_one_line_ex_config(
+        "unreadable key file",
+        &r,
+        &[p(s.key()), "permission denied".into()],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. --help, --version, check
+
+#[test]
+fn help_and_version_exit_0() {
+    let mut help = Command::new(BIN);
+    help.env_clear().arg("--help");
+    let r = run(help);
+    assert_eq!(r.status.code(), Some(0), "{}", r.describe());
+    for needle in ["check", "--config", "--api-key-file", "--listen"] {
+        assert!(
+            r.stdout.contains(needle),
+            "--help lacks {needle}:\n{}",
+            r.stdout
+        );
+    }
+    // There is no flag that takes the key itself.
+    assert!(
+        !r.stdout.contains("--api-key ") && !r.stdout.contains("--key "),
+        "{}",
+        r.stdout
+    );
+
+    let mut version = Command::new(BIN);
+    version.env_clear().arg("--version");
+    let r = run(version);
+    assert_eq!(r.status.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "--version: {}",
+        r.stdout
+    );
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// `check` makes one round trip to the (fake) API and prints the summary.
+#[test]
+fn check_prints_gateways_and_connected() {
+    let rt = runtime();
+    // Synthetic kinds cycle: connected, connected, disconnected, never.
+    let n = 6;
+    let connected = (0..n).filter(|i| i % 4 < 2).count();
+    let fake = rt.block_on(FakeTts::start((0..n).map(FakeGateway::synthetic).collect()));
+    let s = Scratch::new();
+    let mut cmd = base(&s, Some(&fake.url()));
+    cmd.arg("check");
+    let r = run(cmd);
+    assert_eq!(r.status.code(), Some(0), "{}", r.describe());
+    let want = format!("{n} gateways, {connected} connected");
+    assert!(
+        r.stdout.lines().any(|l| l.trim() == want),
+        "check should print {want:?}:\n{}",
+        r.describe()
+    );
+    assert!(r.stdout.contains("key accepted"), "{}", r.describe());
+    assert_eq!(fake.seen_tokens(), vec![KEY.to_owned()]);
+}
+
+/// `check` with a key the API rejects: non-zero, one line naming HTTP 401.
+#[test]
+fn check_with_rejected_key_names_http_401() {
+    let rt = runtime();
+    let fake = rt.block_on(FakeTts::start((0..2).map(FakeGateway::synthetic).collect()));
+    fake.set_keys(&["NNSXS.FAKE-OTHER-KEY.NOT-A-SECRET"]);
+    let s = Scratch::new();
+    let mut cmd = base(&s, Some(&fake.url()));
+    cmd.arg("check");
+    let r = run(cmd);
+    assert!(
+        !r.status.success() && r.status.code().is_some(),
+        "{}",
+        r.describe()
+    );
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{}", r.describe());
+    assert!(errors[0].contains("HTTP 401"), "{}", errors[0]);
+    assert!(fake.seen_tokens().contains(&KEY.to_owned()));
+}
