@@ -9,6 +9,14 @@ use ttn_exporter::daemon::{self, Loader};
 use ttn_exporter::systemd;
 
 fn main() -> ExitCode {
+    // One malloc arena for all threads: a refresh's allocations, made on
+    // whichever worker polls it and on the render thread, then reuse the
+    // same free memory instead of leaving a copy in each thread's arena.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called before any other thread exists; only sets a limit.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let args = Args::parse();
     // Read the systemd socket before any thread exists.
     let listener = match systemd::take_listener() {

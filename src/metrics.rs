@@ -48,7 +48,14 @@ impl Rendered {
     pub fn plain(&self) -> Bytes {
         self.plain
             .get_or_init(|| {
-                let mut text = Vec::with_capacity(self.gzip.len() * 8);
+                // The gzip trailer's ISIZE is the text's length (mod 2^32):
+                // allocate exactly that, not 8x the gzip and then doubling.
+                let len = self.gzip.len();
+                let isize = match self.gzip.get(len.saturating_sub(4)..) {
+                    Some(t) if len >= 18 => u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize,
+                    _ => 0,
+                };
+                let mut text = Vec::with_capacity(isize);
                 // Our own gzip of our own text: decoding cannot fail.
                 let _ = GzDecoder::new(&self.gzip[..]).read_to_end(&mut text);
                 Bytes::from(text)

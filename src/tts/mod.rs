@@ -332,21 +332,27 @@ impl Client {
                 break;
             }
         }
+        // Growth by doubling leaves up to half the capacity unused; the
+        // list lives for the whole refresh.
+        out.shrink_to_fit();
         Ok(out)
     }
 
     async fn fill_stats(&self, gateways: &mut [Gateway]) -> Result<(), Error> {
-        // Group by the cluster that serves each gateway's stats.
-        let mut groups: HashMap<Url, Vec<String>> = HashMap::new();
-        for g in gateways.iter() {
+        // Group gateway indices by the cluster that serves their stats.
+        let mut groups: HashMap<Url, Vec<usize>> = HashMap::new();
+        for (i, g) in gateways.iter().enumerate() {
             let base = stats_base(&self.base, g.gateway_server_address.as_deref());
-            groups.entry(base).or_default().push(g.id.clone());
+            groups.entry(base).or_default().push(i);
         }
-        let chunks: Vec<(Url, Vec<String>)> = groups
+        let chunks: Vec<(Url, Vec<usize>, Vec<String>)> = groups
             .into_iter()
-            .flat_map(|(base, ids)| {
-                ids.chunks(BATCH_SIZE)
-                    .map(|c| (base.clone(), c.to_vec()))
+            .flat_map(|(base, idx)| {
+                idx.chunks(BATCH_SIZE)
+                    .map(|c| {
+                        let ids = c.iter().map(|&i| gateways[i].id.clone()).collect();
+                        (base.clone(), c.to_vec(), ids)
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -354,15 +360,18 @@ impl Client {
         // inside stream combinators trip the compiler's Send inference.
         let futs: Vec<_> = chunks
             .iter()
-            .map(|(base, ids)| self.chunk_stats(base, ids))
+            .enumerate()
+            .map(|(k, (base, _, ids))| async move { (k, self.chunk_stats(base, ids).await) })
             .collect();
-        let results: Vec<HashMap<String, ConnectionStats>> = stream::iter(futs)
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut all: HashMap<String, ConnectionStats> = results.into_iter().flatten().collect();
-        for g in gateways.iter_mut() {
-            g.stats = all.remove(&g.id);
+        // Each answer goes straight into its gateways: at most
+        // BATCH_CONCURRENCY answers are held at once, never all of them.
+        let mut answers = stream::iter(futs).buffer_unordered(BATCH_CONCURRENCY);
+        while let Some((k, answer)) = answers.next().await {
+            let mut stats = answer?;
+            let (_, idx, ids) = &chunks[k];
+            for (&i, id) in idx.iter().zip(ids) {
+                gateways[i].stats = stats.remove(id);
+            }
         }
         Ok(())
     }

@@ -1,0 +1,105 @@
+//! A real Prometheus server (Debian package `prometheus`) scrapes the
+//! exporter: it must parse the gzip output and see the gateways.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake_tts::FakeGateway;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn query(port: u16, q: &str) -> Option<f64> {
+    let r = client()
+        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+        .query(&[("query", q)])
+        .send()
+        .await
+        .ok()?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    v.pointer("/data/result/0/value/1")?.as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_exporter() {
+    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ttn\n    static_configs:\n      - targets: ['{}']\n",
+            exp.addr
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _prom = Kill(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus not found: apt-get install prometheus"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = (None, None, None);
+    while Instant::now() < deadline {
+        seen = (
+            query(port, "up{job=\"ttn\"}").await,
+            query(port, "ttn_up").await,
+            query(port, "count(ttn_gateway_connected)").await,
+        );
+        if seen == (Some(1.0), Some(1.0), Some(12.0)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(seen, (Some(1.0), Some(1.0), Some(12.0)));
+    assert_eq!(query(port, "sum(ttn_gateway_connected)").await, Some(6.0));
+    assert_eq!(
+        query(
+            port,
+            "ttn_gateway_uplink_messages_total{gateway_id=\"gw-000004\"}"
+        )
+        .await,
+        Some(1028.0)
+    );
+    // The target has no scrape error.
+    let t: serde_json::Value = client()
+        .get(format!("http://127.0.0.1:{port}/api/v1/targets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        t.pointer("/data/activeTargets/0/lastError")
+            .and_then(|v| v.as_str()),
+        Some("")
+    );
+    exp.stop().await;
+}
