@@ -3,7 +3,7 @@
 //! and its gzip, as `cache.rs` does once per refresh.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench render
+//! CARGO_TARGET_DIR=target-bench cargo bench --bench render
 //! ```
 //!
 //! Groups, each for N = 10, 1,000 and 10,000:

@@ -23,7 +23,7 @@ cache_ttl 1ms), RSS and open fds sampled along the way.
 Everything runs on 127.0.0.1, every load is bounded in time (wrk -d) and
 count. Results: a Markdown table on stdout, all numbers as JSON (--out).
 
-    CARGO_TARGET_DIR=/work/target-bench tests/bench/run.py            # full run
+    CARGO_TARGET_DIR=target-bench tests/bench/run.py            # full run
     tests/bench/run.py --ns 10,1000 --duration 5 --targets rust,static
 
 Needs wrk (Debian package `wrk`) and python3 with venv; builds what it runs.
