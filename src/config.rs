@@ -272,8 +272,7 @@ pub fn load(
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<Config, ConfigError> {
-    let raw = load_raw(config_path, overrides, env)?;
-    let file = raw_file(config_path, env);
+    let (raw, file) = layered(config_path, overrides, env)?;
     let (api_key, api_key_source) = find_key(&raw, env)?;
     let web = match &raw.web_config_file {
         Some(p) => crate::web::load(p, env)?,
@@ -304,6 +303,15 @@ pub fn load_raw(
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<RawConfig, ConfigError> {
+    layered(config_path, overrides, env).map(|(raw, _)| raw)
+}
+
+/// [`load_raw`], and the config file it read (found once).
+fn layered(
+    config_path: Option<&Path>,
+    overrides: &Overrides,
+    env: &Environment,
+) -> Result<(RawConfig, Option<PathBuf>), ConfigError> {
     let file = raw_file(config_path, env);
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
     if let Some(path) = &file {
@@ -329,9 +337,10 @@ pub fn load_raw(
     figment = figment
         .merge(env_provider)
         .merge(Serialized::defaults(overrides));
-    figment
+    let raw = figment
         .extract::<RawConfig>()
-        .map_err(|e| ConfigError::new(format!("invalid configuration: {}", one_line(&e))))
+        .map_err(|e| ConfigError::new(format!("invalid configuration: {}", one_line(&e))))?;
+    Ok((raw, file))
 }
 
 /// A figment provider over a captured set of environment variables.
