@@ -6,12 +6,15 @@
 //! /etc/ttn-exporter/config.toml of the machine is read), a loopback API URL
 //! and listen address, and a bounded wait; nothing leaves 127.0.0.1.
 
+mod common;
+
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{write_file, Files};
 use fake_tts::{FakeGateway, FakeTts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
@@ -89,38 +92,11 @@ fn run(mut cmd: Command) -> Run {
     run
 }
 
-fn write_file(path: &Path, content: &str, mode: u32) {
-    std::fs::write(path, content).expect("write test file");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// A scratch directory: `config.toml` (empty) and `key` (0600, valid).
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let s = Scratch {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        write_file(&s.config(), "", 0o644);
-        write_file(&s.key(), &format!("{KEY}\n"), 0o600);
-        s
-    }
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.toml")
-    }
-    fn key(&self) -> PathBuf {
-        self.dir.path().join("key")
-    }
-}
-
 /// The binary with a clean environment, `--log-format text`, the scratch
 /// config and key, and loopback addresses only (given in the environment, so
 /// that a case can still override them with a flag). `api_url` defaults to a
 /// port that refuses connections.
-fn base(s: &Scratch, api_url: Option<&str>) -> Command {
+fn base(s: &Files, api_url: Option<&str>) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .args(["--log-format", "text"])
@@ -143,8 +119,8 @@ fn base(s: &Scratch, api_url: Option<&str>) -> Command {
 /// each of `needles` must appear in the one stderr line (case-insensitive).
 struct Case {
     name: &'static str,
-    setup: fn(&Scratch, &mut Command),
-    needles: fn(&Scratch) -> Vec<String>,
+    setup: fn(&Files, &mut Command),
+    needles: fn(&Files) -> Vec<String>,
 }
 
 fn p(path: PathBuf) -> String {
@@ -309,7 +285,7 @@ fn has_rust_path(line: &str) -> bool {
 fn bad_inputs_exit_78_with_one_line() {
     let mut failures = Vec::new();
     for case in cases() {
-        let s = Scratch::new();
+        let s = Files::new();
         let mut cmd = base(&s, None);
         (case.setup)(&s, &mut cmd);
         let needles = (case.needles)(&s);
@@ -342,7 +318,7 @@ fn missing_credential_names_the_key_file_on_disk() {
         eprintln!("skipped: /etc/ttn-exporter/key exists on this machine");
         return;
     }
-    let s = Scratch::new();
+    let s = Files::new();
     let creds = s.dir.path().join("credentials");
     std::fs::create_dir(&creds).expect("mkdir");
     let mut cmd = Command::new(BIN);
@@ -373,7 +349,7 @@ fn unreadable_key_file_exits_78_with_one_line() {
         eprintln!("skipped: needs root and setpriv to run the binary as an unprivileged user");
         return;
     }
-    let s = Scratch::new();
+    let s = Files::new();
     std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     write_file(&s.key(), &format!("{KEY}\n"), 0o000);
     let inner = base(&s, None);
@@ -449,7 +425,7 @@ fn check_prints_gateways_and_connected() {
     let n = 6;
     let connected = (0..n).filter(|i| i % 4 < 2).count();
     let fake = rt.block_on(FakeTts::start((0..n).map(FakeGateway::synthetic).collect()));
-    let s = Scratch::new();
+    let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));
     cmd.arg("check");
     let r = run(cmd);
@@ -470,7 +446,7 @@ fn check_with_rejected_key_names_http_401() {
     let rt = runtime();
     let fake = rt.block_on(FakeTts::start((0..2).map(FakeGateway::synthetic).collect()));
     fake.set_keys(&["NNSXS.FAKE-OTHER-KEY.NOT-A-SECRET"]);
-    let s = Scratch::new();
+    let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));
     cmd.arg("check");
     let r = run(cmd);

@@ -10,6 +10,8 @@
 //! its process even when the test fails, and checks on drop that no key
 //! appeared in anything the process printed.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::{write_file, Files};
 use fake_tts::{FakeGateway, FakeTts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
@@ -63,39 +66,9 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Write `content` to `path` with `mode`.
-fn write_file(path: &Path, content: &str, mode: u32) {
-    std::fs::write(path, content).expect("write test file");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// A temp dir with an empty config file (so that no
-/// /etc/ttn-exporter/config.toml on the machine is read) and a 0600 key file.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        let f = Files {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        write_file(&f.config(), "# empty: defaults\n", 0o644);
-        write_file(&f.key(), &format!("{KEY}\n"), 0o600);
-        f
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn config(&self) -> PathBuf {
-        self.path("config.toml")
-    }
-    fn key(&self) -> PathBuf {
-        self.path("key")
-    }
-    fn s(p: &Path) -> String {
-        p.to_str().expect("utf-8 temp path").to_owned()
-    }
+/// Path as a string, for command-line arguments.
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("utf-8 temp path").to_owned()
 }
 
 /// The exporter command with a clean environment: the config file and key
@@ -963,7 +936,7 @@ fn sighup_rotates_the_credential_on_the_passed_socket() {
         .arg("-l")
         .arg(addr.to_string())
         .arg("-E")
-        .arg(format!("CREDENTIALS_DIRECTORY={}", Files::s(&creds)))
+        .arg(format!("CREDENTIALS_DIRECTORY={}", path_str(&creds)))
         .arg("-E")
         .arg("TTN_EXPORTER_CACHE_TTL=100ms")
         .arg(BIN)

@@ -118,3 +118,36 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// Write `content` to `path` with `mode`.
+pub fn write_file(path: &std::path::Path, content: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).expect("write test file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A temp dir with an empty config file (so that no
+/// /etc/ttn-exporter/config.toml on the machine is read) and a 0600 key file.
+pub struct Files {
+    pub dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn new() -> Files {
+        let f = Files {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        write_file(&f.config(), "# empty: defaults\n", 0o644);
+        write_file(&f.key(), &format!("{KEY}\n"), 0o600);
+        f
+    }
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn config(&self) -> std::path::PathBuf {
+        self.path("config.toml")
+    }
+    pub fn key(&self) -> std::path::PathBuf {
+        self.path("key")
+    }
+}
