@@ -140,13 +140,6 @@ impl SelfMetrics {
             .with_label_values(&[kind.as_str()])
             .inc();
     }
-
-    /// Total API requests counted so far (for tests and the status line).
-    pub fn api_requests(&self, endpoint: Endpoint, code: &str) -> u64 {
-        self.api_requests
-            .with_label_values(&[endpoint.as_str(), code])
-            .get()
-    }
 }
 
 /// Render a snapshot and the exporter's own metrics, straight into gzip:
