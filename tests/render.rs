@@ -9,7 +9,7 @@ use ttn_exporter::tts::types::ApiStats;
 
 fn fixture_stats(name: &str) -> ConnectionStats {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/tts")
+        .join("tests/fixtures/tts")
         .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str::<ApiStats>(&text).unwrap().into()
