@@ -68,6 +68,10 @@ pub struct Entry {
     pub connected: usize,
     /// Why it failed, if it did (one line, no secrets).
     pub failure: Option<String>,
+    /// The refresh's data, for the shard bodies.
+    pub snapshot: Arc<Snapshot>,
+    /// The shard bodies built from it so far ([`crate::shard`]).
+    pub shards: crate::shard::ShardBodies,
 }
 
 type InFlight = Shared<BoxFuture<'static, Arc<Entry>>>;
@@ -85,6 +89,7 @@ struct Inner {
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
+    targets: crate::targets::Targets,
 }
 
 /// The cache; clones share it.
@@ -102,6 +107,7 @@ impl Cache {
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
+                targets: crate::targets::Targets::default(),
             }),
         }
     }
@@ -109,6 +115,11 @@ impl Cache {
     /// The exporter's own metrics.
     pub fn self_metrics(&self) -> &SelfMetrics {
         &self.inner.own
+    }
+
+    /// The named targets served at `/probe` (empty unless configured).
+    pub fn targets(&self) -> &crate::targets::Targets {
+        &self.inner.targets
     }
 
     /// Replace the source (new key or config). The next scrape refreshes
@@ -299,7 +310,9 @@ impl Cache {
             finished_at: now,
             gateways: snapshot.gateways.len(),
             connected: snapshot.connected(),
-            failure: snapshot.failure.map(|f| f.message),
+            failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
+            snapshot: Arc::new(snapshot),
+            shards: crate::shard::ShardBodies::new(source.legacy_metrics),
         });
         self.lock().current = Some(entry.clone());
         entry

@@ -113,6 +113,9 @@ pub struct RawConfig {
     /// Optional TLS and basic auth (exporter-toolkit web config format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// Named targets served at `/probe?target=NAME` ([`crate::targets`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub targets: std::collections::BTreeMap<String, crate::targets::RawTarget>,
 }
 
 /// A gateway list: a TOML array, or a comma-separated string (environment).
@@ -148,6 +151,7 @@ impl Default for RawConfig {
             user: None,
             legacy_metrics: false,
             web_config_file: None,
+            targets: Default::default(),
         }
     }
 }
@@ -210,6 +214,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// TLS and basic auth for the HTTP endpoints.
     pub web: crate::web::WebConfig,
+    /// Named targets served at `/probe?target=NAME`.
+    pub targets: Vec<crate::targets::Target>,
 }
 
 /// Everything `load` reads from the process environment, gathered in one
@@ -274,12 +280,14 @@ pub fn load(
 ) -> Result<Config, ConfigError> {
     let (raw, file) = layered(config_path, overrides, env)?;
     let (api_key, api_key_source) = find_key(&raw, env)?;
+    let targets = crate::targets::load(&raw, env)?;
     let web = match &raw.web_config_file {
         Some(p) => crate::web::load(p, env)?,
         None => crate::web::WebConfig::default(),
     };
     let mut config = validate(raw, api_key, api_key_source, file)?;
     config.web = web;
+    config.targets = targets;
     Ok(config)
 }
 
@@ -329,7 +337,9 @@ fn layered(
     let env_pairs: Vec<(String, String)> = env
         .vars
         .iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != ENV_API_KEY)
+        .filter(|(k, _)| {
+            k.starts_with(ENV_PREFIX) && k != ENV_API_KEY && !crate::targets::is_key_env(k)
+        })
         .cloned()
         .collect();
     // Feed figment our captured environment rather than the process one.
@@ -517,7 +527,7 @@ fn find_key(raw: &RawConfig, env: &Environment) -> Result<(ApiKey, String), Conf
     Ok((key, format!("file {}", path.display())))
 }
 
-fn validate(
+pub(crate) fn validate(
     raw: RawConfig,
     api_key: ApiKey,
     api_key_source: String,
@@ -614,6 +624,7 @@ fn validate(
         legacy_metrics: raw.legacy_metrics,
         config_file,
         web: crate::web::WebConfig::default(),
+        targets: Vec::new(),
     })
 }
 

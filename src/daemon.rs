@@ -64,6 +64,10 @@ pub async fn run(
     let own = SelfMetrics::new().context("cannot register the exporter's own metrics")?;
     let source = Source::from_config(&config, &own).context("cannot build the API client")?;
     let cache = Cache::new(source, own);
+    cache
+        .targets()
+        .apply(&config.targets)
+        .context("cannot set up the targets")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stop_wait = stop_rx.clone();
     let web = Arc::new(RwLock::new(config.web.clone()));
@@ -120,6 +124,11 @@ fn reload(loader: &Loader, current: &mut Config, cache: &Cache, web: &server::Sh
     match loader.load() {
         Ok(new) => match Source::from_config(&new, cache.self_metrics()) {
             Ok(source) => {
+                if let Err(e) = cache.targets().apply(&new.targets) {
+                    tracing::error!("reload failed, keeping the old configuration: {e}");
+                    systemd::ready(&format!("reload failed: {e}"));
+                    return;
+                }
                 if new.listen != current.listen {
                     tracing::warn!(
                         "`listen` changed to {}; restart the service to apply it",
@@ -228,5 +237,5 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     let gateways = client.fetch(&config.scope).await?;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
     println!("{} gateways, {connected} connected", gateways.len());
-    Ok(())
+    crate::probe::check(&config.targets).await
 }

@@ -14,6 +14,8 @@
 //! - [`model`]: the [`model::Snapshot`] of one refresh; plain data.
 //! - [`metrics`]: `Snapshot -> text` (and its gzip), the exporter's own counters.
 //! - [`cache`]: the rendered output, its age, single-flight refresh.
+//! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
+//!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
 //! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
 //! - [`systemd`]: socket activation, sd-notify, journald logging.
@@ -25,7 +27,10 @@ pub mod config;
 pub mod daemon;
 pub mod metrics;
 pub mod model;
+pub mod probe;
 pub mod server;
+pub mod shard;
 pub mod systemd;
+pub mod targets;
 pub mod tts;
 pub mod web;

@@ -75,6 +75,28 @@ pub struct SelfMetrics {
 impl SelfMetrics {
     /// Register everything.
     pub fn new() -> Result<SelfMetrics, prometheus::Error> {
+        let own = SelfMetrics::for_target()?;
+        let build_info = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "ttn_exporter_build_info",
+                "Always 1; the version of ttn-exporter.",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        own.registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        own.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(own)
+    }
+
+    /// The API request and refresh error counters only, without build info
+    /// and `process_*`: for a named target served at `/probe`.
+    pub fn for_target() -> Result<SelfMetrics, prometheus::Error> {
         let registry = Registry::new();
         let api_requests = IntCounterVec::new(
             Opts::new(
@@ -102,23 +124,8 @@ impl SelfMetrics {
         ] {
             refresh_errors.with_label_values(&[kind.as_str()]);
         }
-        let build_info = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "ttn_exporter_build_info",
-                "Always 1; the version of ttn-exporter.",
-            ),
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(refresh_errors.clone()))?;
-        registry.register(Box::new(build_info))?;
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
         Ok(SelfMetrics {
             registry,
             api_requests,

@@ -174,11 +174,15 @@ pub async fn handle<B>(
     }
     let get_or_head = matches!(*req.method(), Method::GET | Method::HEAD);
     match req.uri().path() {
-        "/metrics" | "/" | "/-/healthy" if !get_or_head => {
+        "/metrics" | "/probe" | "/" | "/-/healthy" if !get_or_head => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
+        }
+        "/probe" => crate::probe::respond(&req, cache, true).await,
+        "/metrics" if req.uri().query().is_some() => {
+            crate::probe::respond(&req, cache, false).await
         }
         "/metrics" => {
             let entry = cache.get().await;

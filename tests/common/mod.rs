@@ -28,6 +28,7 @@ pub fn config(api_url: &str) -> Config {
         legacy_metrics: false,
         config_file: None,
         web: Default::default(),
+        targets: Vec::new(),
     }
 }
 

@@ -1,0 +1,187 @@
+//! `/probe?target=NAME` and the `shard=I&shards=N` parameters of `/metrics`
+//! and `/probe`: query parsing and the answer. Bad input is a 400 with one
+//! plain-text line; it never serves another target's data.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::cache::Cache;
+use crate::metrics::{SelfMetrics, CONTENT_TYPE};
+use crate::shard::Shard;
+use crate::targets::{valid_name, MAX_NAME};
+
+/// Most query parameters looked at; a longer query is refused.
+const MAX_PARAMS: usize = 32;
+
+/// What a query asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// `target=`
+    pub target: Option<String>,
+    /// `shard=` and `shards=`, validated.
+    pub shard: Option<Shard>,
+}
+
+/// Parse `target`, `shard` and `shards`; other parameters are ignored. Each
+/// may appear once; `shard` and `shards` come together. The error is one
+/// line for a 400 answer.
+pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
+    let mut target = None;
+    let mut index = None;
+    let mut count = None;
+    let pairs = url::form_urlencoded::parse(query.unwrap_or("").as_bytes());
+    for (n, (k, v)) in pairs.enumerate() {
+        if n >= MAX_PARAMS {
+            return Err(format!("too many query parameters (at most {MAX_PARAMS})"));
+        }
+        let slot = match &*k {
+            "target" => &mut target,
+            "shard" => &mut index,
+            "shards" => &mut count,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(format!("parameter {k} given more than once"));
+        }
+        *slot = Some(v.into_owned());
+    }
+    let shard = match (index, count) {
+        (None, None) => None,
+        (Some(i), Some(n)) => Some(Shard::parse(&i, &n)?),
+        (Some(_), None) => return Err("shard given without shards".into()),
+        (None, Some(_)) => return Err("shards given without shard".into()),
+    };
+    Ok(Query { target, shard })
+}
+
+/// Answer `/probe` (`probe`) or `/metrics` with a query.
+pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Response<Full<Bytes>> {
+    let q = match parse_query(req.uri().query()) {
+        Ok(q) => q,
+        Err(e) => return bad_request(&e),
+    };
+    let target = match (probe, &q.target) {
+        (false, None) => cache.clone(),
+        (false, Some(_)) => {
+            return bad_request("target is for /probe; /metrics serves the default target")
+        }
+        (true, None) => return bad_request("missing parameter target, e.g. /probe?target=NAME"),
+        (true, Some(name)) if !valid_name(name) => {
+            return bad_request(&format!(
+                "invalid target name: use 1 to {MAX_NAME} of a-z, 0-9, _ and -"
+            ))
+        }
+        (true, Some(name)) => match cache.targets().get(name) {
+            Some(c) => c,
+            None => return bad_request(&format!("unknown target {name}")),
+        },
+    };
+    let gzip = crate::server::accepts_gzip(req.headers());
+    let entry = target.get().await;
+    let body = match q.shard {
+        Some(shard) if shard.count > 1 => {
+            let r = entry.shards.get(shard, &entry.snapshot, &target).await;
+            if gzip {
+                r.gzip()
+            } else {
+                r.plain()
+            }
+        }
+        _ if gzip => entry.rendered.gzip(),
+        _ => entry.rendered.plain(),
+    };
+    let mut r = Response::new(Full::new(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// 400 with `msg` (one line, built from validated input only).
+fn bad_request(msg: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{msg}\n"))));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// `ttn-exporter check` for the named targets: one round trip each, a line
+/// each on stdout; an error naming the targets that failed.
+pub async fn check(targets: &[crate::targets::Target]) -> anyhow::Result<()> {
+    let mut failed = Vec::new();
+    for t in targets {
+        let c = &t.config;
+        let own = SelfMetrics::for_target()?;
+        let client = crate::tts::Client::new(
+            c.api_url.clone(),
+            c.api_key.clone(),
+            c.request_timeout,
+            own.observer(),
+        )?;
+        match client.fetch(&c.scope).await {
+            Ok(gateways) => {
+                let connected = gateways.iter().filter(|g| g.is_connected()).count();
+                println!(
+                    "target {}: {} (key from {}): {} gateways, {connected} connected",
+                    t.name,
+                    c.api_url,
+                    c.api_key_source,
+                    gateways.len()
+                );
+            }
+            Err(e) => {
+                println!(
+                    "target {}: {} (key from {}): FAILED: {e}",
+                    t.name, c.api_url, c.api_key_source
+                );
+                failed.push(t.name.as_str());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("target(s) failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_table() {
+        let ok = |q: &str| parse_query(Some(q)).unwrap();
+        assert_eq!(ok(""), Query::default());
+        assert_eq!(
+            ok("target=acme&shard=1&shards=4&x=1&x=2"),
+            Query {
+                target: Some("acme".into()),
+                shard: Some(Shard { index: 1, count: 4 })
+            }
+        );
+        assert_eq!(ok("target=ac%6De").target.as_deref(), Some("acme"));
+        for (q, needle) in [
+            ("target=a&target=b", "target given more than once"),
+            ("shard=1&shard=1&shards=4", "shard given more than once"),
+            ("shard=1", "shard given without shards"),
+            ("shards=4", "shards given without shard"),
+            ("shard=4&shards=4", "less than shards"),
+            ("shard=0&shards=0", "from 1"),
+            ("shard=0&shards=2000", "from 1 to 1024"),
+            ("shard=a&shards=4", "shard must be"),
+        ] {
+            let e = parse_query(Some(q)).unwrap_err();
+            assert!(e.contains(needle), "{q}: {e}");
+        }
+        let many = vec!["a=1"; 40].join("&");
+        assert!(parse_query(Some(&many)).unwrap_err().contains("too many"));
+    }
+}

@@ -1,0 +1,303 @@
+//! Named targets: `[targets.NAME]` tables in the config, each with its own
+//! key, scope, cache and counters, served at `/probe?target=NAME`
+//! ([`crate::probe`]). The top-level settings stay the default target at
+//! `/metrics`.
+//!
+//! A target inherits `api_url`, `cache_ttl`, `request_timeout` and
+//! `legacy_metrics` from the top level when it does not set them; its scope
+//! (`gateways`, `organization`, `user`) is its own (unset: every gateway its
+//! key can list). Its key, first match wins: the systemd credential
+//! `ttn_NAME.key` (the file `/etc/ttn-exporter/NAME.key`), the environment
+//! variable `TTN_EXPORTER_TARGET_<NAME>_API_KEY` (name in capitals, `-` as
+//! `_`), the file `api_key_file` (default `/etc/ttn-exporter/NAME.key`),
+//! with the same checks as the main key.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{Cache, Source};
+use crate::config::{ApiKey, Config, ConfigError, Environment, GatewayList, RawConfig};
+use crate::metrics::SelfMetrics;
+
+/// Most targets a config may name.
+pub const MAX_TARGETS: usize = 100;
+/// Longest target name.
+pub const MAX_NAME: usize = 32;
+const KEY_ENV_PREFIX: &str = "TTN_EXPORTER_TARGET_";
+const KEY_ENV_SUFFIX: &str = "_API_KEY";
+
+/// One `[targets.NAME]` table as written; unset fields inherit.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// The Things Stack base URL (default: the top-level `api_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// Key file (default `/etc/ttn-exporter/NAME.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Default: the top-level `cache_ttl`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_ttl: Option<Duration>,
+    /// Default: the top-level `request_timeout`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request_timeout: Option<Duration>,
+    /// Explicit gateway IDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<GatewayList>,
+    /// List this organization's gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// List this user's gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Default: the top-level `legacy_metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_metrics: Option<bool>,
+}
+
+/// A validated named target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Its name, `[a-z0-9_-]{1,32}`.
+    pub name: String,
+    /// Its settings, as a full configuration (`listen`, `web` unused).
+    pub config: Config,
+}
+
+/// True for a valid target name: 1 to 32 of `a-z`, `0-9`, `_`, `-`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// The environment variable holding target `name`'s key.
+pub fn key_env(name: &str) -> String {
+    format!(
+        "{KEY_ENV_PREFIX}{}{KEY_ENV_SUFFIX}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// True for a target key variable (kept out of the config layering).
+pub fn is_key_env(var: &str) -> bool {
+    var.starts_with(KEY_ENV_PREFIX) && var.ends_with(KEY_ENV_SUFFIX)
+}
+
+/// Validate every `[targets.NAME]` of `top` and find their keys.
+pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigError> {
+    if top.targets.len() > MAX_TARGETS {
+        return Err(format!(
+            "too many targets ({}): at most {MAX_TARGETS}",
+            top.targets.len()
+        )
+        .into());
+    }
+    let mut envs: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, t) in &top.targets {
+        if !valid_name(name) {
+            return Err(format!(
+                "invalid target name `{}`: use 1 to {MAX_NAME} of a-z, 0-9, _ and -",
+                name.escape_debug()
+            )
+            .into());
+        }
+        if let Some(other) = envs.insert(key_env(name), name) {
+            return Err(format!(
+                "targets `{other}` and `{name}` share the key variable {}: rename one",
+                key_env(name)
+            )
+            .into());
+        }
+        let raw = RawConfig {
+            api_url: t.api_url.clone().unwrap_or_else(|| top.api_url.clone()),
+            api_key_file: t
+                .api_key_file
+                .clone()
+                .unwrap_or_else(|| default_key_file(name)),
+            cache_ttl: t.cache_ttl.unwrap_or(top.cache_ttl),
+            request_timeout: t.request_timeout.unwrap_or(top.request_timeout),
+            gateways: t.gateways.clone(),
+            organization: t.organization.clone(),
+            user: t.user.clone(),
+            legacy_metrics: t.legacy_metrics.unwrap_or(top.legacy_metrics),
+            web_config_file: None,
+            targets: BTreeMap::new(),
+            ..top.clone()
+        };
+        let in_target = |e: ConfigError| ConfigError::from(format!("target `{name}`: {e}"));
+        let (key, source) = find_key(name, &raw.api_key_file, env).map_err(in_target)?;
+        let config = crate::config::validate(raw, key, source, None).map_err(in_target)?;
+        out.push(Target {
+            name: name.clone(),
+            config,
+        });
+    }
+    Ok(out)
+}
+
+fn default_key_file(name: &str) -> PathBuf {
+    PathBuf::from(format!("/etc/ttn-exporter/{name}.key"))
+}
+
+/// Credential, then environment, then the key file.
+fn find_key(name: &str, file: &Path, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
+    let credential = format!("ttn_{name}.key");
+    let cred_dir = env.credentials_dir();
+    if let Some(dir) = &cred_dir {
+        let path = dir.join(&credential);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let key = ApiKey::parse(&text).map_err(|why| {
+                    format!("key credential {credential} {why}; write the key alone into /etc/ttn-exporter/{name}.key")
+                })?;
+                return Ok((key, format!("systemd credential {credential}")));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(
+                    format!("cannot read key credential {credential}: {}", io_reason(&e)).into(),
+                )
+            }
+        }
+    }
+    let var = key_env(name);
+    if let Some((_, value)) = env.vars.iter().rev().find(|(k, _)| *k == var) {
+        let key = ApiKey::parse(value)
+            .map_err(|why| format!("{var} {why}; set it to the key alone (NNSXS....)"))?;
+        return Ok((key, format!("environment {var}")));
+    }
+    let how = format!(
+        "create it with: sudo install -m 0600 -o root -g root /dev/stdin {} <<< 'NNSXS....'",
+        file.display()
+    );
+    let meta = std::fs::metadata(file).map_err(|e| {
+        let why = if cred_dir.is_some() && file == default_key_file(name) {
+            format!("is missing (systemd passed no credential {credential})")
+        } else {
+            match e.kind() {
+                io::ErrorKind::NotFound => "does not exist".to_owned(),
+                io::ErrorKind::PermissionDenied => {
+                    "is not readable (permission denied; run as root or via systemd)".to_owned()
+                }
+                _ => format!("cannot be read ({})", io_reason(&e)),
+            }
+        };
+        format!("no API key: {} {why}; {how}, or set {var}", file.display())
+    })?;
+    let mode = meta.permissions().mode();
+    if mode & 0o007 != 0 {
+        return Err(format!(
+            "API key file {} is accessible by other users (mode {:04o}); fix it with: sudo chmod 0600 {}",
+            file.display(),
+            mode & 0o7777,
+            file.display()
+        )
+        .into());
+    }
+    if mode & 0o070 != 0 {
+        tracing::warn!(
+            "API key file {} of target {name} is readable by its group (mode {:04o}); chmod 0600 it unless that group is meant to read the key",
+            file.display(),
+            mode & 0o7777
+        );
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read API key file {}: {}; {how}",
+            file.display(),
+            io_reason(&e)
+        )
+    })?;
+    let key = ApiKey::parse(&text).map_err(|why| {
+        format!(
+            "API key file {} {why}; write the key alone into it",
+            file.display()
+        )
+    })?;
+    Ok((key, format!("file {}", file.display())))
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The running targets: one [`Cache`] each, swapped as a whole on reload.
+#[derive(Default)]
+pub struct Targets {
+    map: RwLock<BTreeMap<String, Cache>>,
+}
+
+impl Targets {
+    /// The cache of target `name`.
+    pub fn get(&self, name: &str) -> Option<Cache> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Target names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Serve exactly `targets`: a target kept by name keeps its cache and
+    /// counters with the new settings (next scrape refreshes); new ones
+    /// start empty; others go. On error nothing changes.
+    pub fn apply(&self, targets: &[Target]) -> anyhow::Result<()> {
+        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next = BTreeMap::new();
+        let mut swaps = Vec::new();
+        for t in targets {
+            match old.get(&t.name) {
+                Some(cache) => {
+                    let source = Source::from_config(&t.config, cache.self_metrics())?;
+                    swaps.push((cache.clone(), source));
+                    next.insert(t.name.clone(), cache.clone());
+                }
+                None => {
+                    let own = SelfMetrics::for_target()?;
+                    let source = Source::from_config(&t.config, &own)?;
+                    next.insert(t.name.clone(), Cache::new(source, own));
+                }
+            }
+            tracing::info!(
+                "target {} at /probe?target={}: {} (key from {})",
+                t.name,
+                t.name,
+                t.config.api_url,
+                t.config.api_key_source
+            );
+        }
+        for (cache, source) in swaps {
+            cache.set_source(source);
+        }
+        *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+}
