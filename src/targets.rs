@@ -111,12 +111,11 @@ pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigErr
         .into());
     }
     let mut envs: BTreeMap<String, &str> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (name, t) in &top.targets {
+    for name in top.targets.keys() {
         if !valid_name(name) {
             return Err(format!(
                 "invalid target name `{}`: use 1 to {MAX_NAME} of a-z, 0-9, _ and -",
-                name.escape_debug()
+                name.chars().take(40).collect::<String>().escape_debug()
             )
             .into());
         }
@@ -127,6 +126,9 @@ pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigErr
             )
             .into());
         }
+    }
+    let mut out = Vec::new();
+    for (name, t) in &top.targets {
         let raw = RawConfig {
             api_url: t.api_url.clone().unwrap_or_else(|| top.api_url.clone()),
             api_key_file: t
@@ -299,5 +301,128 @@ impl Targets {
         }
         *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, Overrides, Scope, ENV_API_KEY};
+
+    const KEY: &str = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
+    const ACME: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";
+
+    fn run(cfg_text: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, cfg_text.replace("DIR", dir.path().to_str().unwrap())).unwrap();
+        for (name, mode, text) in [("acme.key", 0o600, ACME), ("open.key", 0o644, ACME)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let mut v: Vec<(String, String)> = vec![(ENV_API_KEY.into(), KEY.into())];
+        v.extend(vars.iter().map(|(k, x)| (k.to_string(), x.to_string())));
+        load(Some(&cfg), &Overrides::default(), &Environment { vars: v }).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn targets_inherit_and_find_their_keys() {
+        let c = run(
+            "api_url = \"http://top\"\ncache_ttl = \"1m\"\norganization = \"top-org\"\n\
+             [targets.acme]\norganization = \"acme\"\napi_key_file = \"DIR/acme.key\"\n\
+             [targets.b-2]\napi_url = \"http://other\"\nrequest_timeout = \"3s\"\ngateways = [\"gw-1\"]\n",
+            &[("TTN_EXPORTER_TARGET_B_2_API_KEY", "NNSXS.FAKE-B2.X")],
+        )
+        .unwrap();
+        assert_eq!(c.scope, Scope::Organization("top-org".into()));
+        let [a, b] = &c.targets[..] else {
+            panic!("{:?}", c.targets)
+        };
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("acme", "b-2"));
+        assert_eq!(a.config.api_url.as_str(), "http://top/");
+        assert_eq!(a.config.cache_ttl, Duration::from_secs(60));
+        assert_eq!(a.config.scope, Scope::Organization("acme".into()));
+        assert_eq!(a.config.api_key.expose(), ACME);
+        assert_eq!(b.config.api_url.as_str(), "http://other/");
+        assert_eq!(b.config.request_timeout, Duration::from_secs(3));
+        assert_eq!(b.config.scope, Scope::Explicit(vec!["gw-1".into()]));
+        assert_eq!(b.config.api_key.expose(), "NNSXS.FAKE-B2.X");
+        assert_eq!(
+            b.config.api_key_source,
+            "environment TTN_EXPORTER_TARGET_B_2_API_KEY"
+        );
+        assert!(!format!("{c:?}").contains(ACME));
+    }
+
+    #[test]
+    fn credential_beats_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ttn_acme.key"), "NNSXS.FAKE-CRED.X\n").unwrap();
+        let c = run(
+            "[targets.acme]\napi_key_file = \"DIR/acme.key\"\n",
+            &[
+                ("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap()),
+                ("TTN_EXPORTER_TARGET_ACME_API_KEY", "NNSXS.FAKE-ENV.X"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.targets[0].config.api_key.expose(), "NNSXS.FAKE-CRED.X");
+        assert_eq!(
+            c.targets[0].config.api_key_source,
+            "systemd credential ttn_acme.key"
+        );
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        let cases: &[(&str, &str)] = &[
+            ("[targets.Acme]\n", "invalid target name `Acme`"),
+            ("[targets.\"a b\"]\n", "invalid target name"),
+            (&format!("[targets.{}]\n", "a".repeat(33)), "invalid target name"),
+            ("[targets.a-b]\n[targets.a_b]\n", "share the key variable"),
+            ("[targets.acme]\nbogus = 1\n", "bogus"),
+            ("[targets.acme]\napi_key_file = \"DIR/none.key\"\n", "target `acme`: no API key"),
+            ("[targets.acme]\napi_key_file = \"DIR/open.key\"\n", "other users"),
+            (
+                "[targets.acme]\napi_key_file = \"DIR/acme.key\"\napi_url = \"ftp://x\"\n",
+                "target `acme`: invalid api_url",
+            ),
+            (
+                "[targets.acme]\napi_key_file = \"DIR/acme.key\"\norganization = \"a\"\nuser = \"b\"\n",
+                "at most one",
+            ),
+            (
+                "[targets.acme]\napi_key_file = \"DIR/acme.key\"\ncache_ttl = \"0s\"\n",
+                "cache_ttl must be greater",
+            ),
+        ];
+        for (text, needle) in cases {
+            let msg = run(text, &[]).unwrap_err();
+            assert!(msg.contains(needle), "{text:?}: {msg}");
+            assert!(!msg.contains('\n'), "multi-line: {msg}");
+            assert!(
+                !msg.contains(ACME) && !msg.contains(KEY),
+                "key leaked: {msg}"
+            );
+        }
+        let msg = run(
+            "[targets.acme]\n",
+            &[("TTN_EXPORTER_TARGET_ACME_API_KEY", "")],
+        )
+        .unwrap_err();
+        assert!(
+            msg.contains("TTN_EXPORTER_TARGET_ACME_API_KEY is empty"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("acme") && valid_name("a_b-9") && valid_name(&"x".repeat(32)));
+        assert!(!valid_name("") && !valid_name("ACME") && !valid_name("a.b") && !valid_name("ä"));
+        assert_eq!(key_env("b-2"), "TTN_EXPORTER_TARGET_B_2_API_KEY");
+        assert!(is_key_env("TTN_EXPORTER_TARGET_ACME_API_KEY"));
+        assert!(!is_key_env(ENV_API_KEY));
     }
 }

@@ -1,0 +1,322 @@
+//! Named targets at `/probe?target=NAME` and hash sharding
+//! (`shard=I&shards=N`) of `/metrics` and `/probe`, against the fake TTS.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use common::*;
+use fake_tts::{FakeGateway, FAKE_ORG_ID};
+use ttn_exporter::cache::Source;
+use ttn_exporter::config::{ApiKey, Scope};
+use ttn_exporter::targets::Target;
+
+const ACME_KEY: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";
+const BETA_KEY: &str = "NNSXS.FAKE-BETA-GATEWAY-KEY.NOT-A-SECRET";
+const WRONG_KEY: &str = "NNSXS.FAKE-UNKNOWN-KEY.NOT-A-SECRET";
+
+fn target(name: &str, url: &str, key: &str, scope: Scope) -> Target {
+    let mut config = config(url);
+    config.api_key = ApiKey::parse(key).expect("test key");
+    config.scope = scope;
+    Target {
+        name: name.into(),
+        config,
+    }
+}
+
+/// Gateway IDs in a body (from `ttn_gateway_info`).
+fn ids(text: &str) -> BTreeSet<String> {
+    series(text, "ttn_gateway_info")
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("gateway_id=\"").nth(1)?;
+            Some(rest.split('"').next()?.to_owned())
+        })
+        .collect()
+}
+
+async fn get(url: &str, gzip: bool) -> (u16, String) {
+    let mut req = client().get(url);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let zipped = resp
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    assert_eq!(zipped, gzip && status == 200, "{url}");
+    let bytes = resp.bytes().await.unwrap();
+    let text = if zipped {
+        let mut t = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut t)
+            .unwrap();
+        t
+    } else {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_targets_with_their_own_keys_see_their_own_gateways() {
+    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
+    fake.set_keys(&[KEY, ACME_KEY]);
+    fake.set_gateway_key(BETA_KEY, &["gw-000000", "gw-000001"]);
+    let exp = Exporter::start(config(&fake.url())).await;
+    let url = fake.url();
+    exp.cache
+        .targets()
+        .apply(&[
+            target(
+                "acme",
+                &url,
+                ACME_KEY,
+                Scope::Organization(FAKE_ORG_ID.into()),
+            ),
+            target(
+                "beta",
+                &url,
+                BETA_KEY,
+                Scope::Explicit(vec!["gw-000000".into(), "gw-000001".into()]),
+            ),
+            target("wrong", &url, WRONG_KEY, Scope::All),
+        ])
+        .unwrap();
+
+    let (s, acme) = get(&exp.url("/probe?target=acme"), false).await;
+    assert_eq!(s, 200);
+    let want: BTreeSet<String> = ["gw-000002", "gw-000005", "gw-000008", "gw-000011"]
+        .map(String::from)
+        .into();
+    assert_eq!(ids(&acme), want, "{acme}");
+    assert_eq!(value(&acme, "ttn_up"), Some(1.0));
+
+    let (s, beta) = get(&exp.url("/probe?target=beta"), true).await;
+    assert_eq!(s, 200);
+    let want: BTreeSet<String> = ["gw-000000", "gw-000001"].map(String::from).into();
+    assert_eq!(ids(&beta), want, "{beta}");
+    assert_eq!(value(&beta, "ttn_up"), Some(1.0));
+
+    // Each target's requests carried its own key.
+    let tokens = fake.seen_tokens();
+    assert!(tokens.iter().any(|t| t == ACME_KEY), "{tokens:?}");
+    assert!(tokens.iter().any(|t| t == BETA_KEY), "{tokens:?}");
+
+    // A target whose key is refused is down on its own; others are not.
+    let (s, wrong) = get(&exp.url("/probe?target=wrong"), false).await;
+    assert_eq!(s, 200);
+    assert_eq!(value(&wrong, "ttn_up"), Some(0.0));
+    assert_eq!(
+        value(
+            &wrong,
+            "ttn_exporter_refresh_errors_total{reason=\"unauthorized\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(ids(&wrong).is_empty());
+    assert_eq!(
+        value(
+            &acme,
+            "ttn_exporter_refresh_errors_total{reason=\"unauthorized\"}"
+        ),
+        Some(0.0)
+    );
+
+    // The exporter's own process and build info are on /metrics only.
+    let main = exp.scrape().await;
+    assert_eq!(ids(&main).len(), 12);
+    assert!(main.contains("ttn_exporter_build_info{"), "{main}");
+    for probe in [&acme, &beta, &wrong] {
+        assert!(!probe.contains("ttn_exporter_build_info"), "{probe}");
+        assert!(!probe.contains("process_"), "{probe}");
+        assert!(
+            probe.contains("ttn_exporter_api_requests_total{"),
+            "{probe}"
+        );
+    }
+    #[cfg(target_os = "linux")]
+    assert!(main.contains("process_resident_memory_bytes"));
+    exp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_one_line_400() {
+    let fake = fake((0..8).map(FakeGateway::synthetic).collect()).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    exp.cache
+        .targets()
+        .apply(&[target("acme", &fake.url(), KEY, Scope::All)])
+        .unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("/probe", "missing parameter target"),
+        ("/probe?target=nope", "unknown target nope"),
+        ("/probe?target=ACME", "invalid target name"),
+        ("/probe?target=%0A%1B", "invalid target name"),
+        (
+            "/probe?target=acme&target=acme",
+            "target given more than once",
+        ),
+        (
+            "/probe?target=acme&shard=4&shards=4",
+            "shard must be less than shards",
+        ),
+        (
+            "/probe?target=acme&shard=0&shards=0",
+            "shards must be from 1",
+        ),
+        (
+            "/probe?target=acme&shard=0&shards=1025",
+            "shards must be from 1 to 1024",
+        ),
+        (
+            "/probe?target=acme&shard=x&shards=4",
+            "shard must be a whole number",
+        ),
+        (
+            "/probe?target=acme&shard=1&shards=four",
+            "shards must be a whole number",
+        ),
+        ("/probe?target=acme&shard=1", "shard given without shards"),
+        ("/metrics?shards=4", "shards given without shard"),
+        (
+            "/metrics?shard=1&shard=2&shards=4",
+            "shard given more than once",
+        ),
+        ("/metrics?shard=-1&shards=4", "shard must be a whole number"),
+        ("/metrics?shard=5&shards=4", "less than shards"),
+        ("/metrics?target=acme", "target is for /probe"),
+    ];
+    for (path, needle) in cases {
+        let resp = client().get(exp.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(needle), "{path}: {body}");
+        assert_eq!(body.lines().count(), 1, "{path}: {body}");
+        assert!(!body.contains("ttn_"), "{path}: data served: {body}");
+        assert!(
+            !body.chars().any(|c| c.is_control() && c != '\n'),
+            "{body:?}"
+        );
+    }
+    // Unknown parameters are ignored; the good forms answer 200.
+    for path in [
+        "/metrics?foo=bar",
+        "/metrics?shard=0&shards=1",
+        "/probe?target=acme&shard=3&shards=4",
+    ] {
+        let (s, text) = get(&exp.url(path), false).await;
+        assert_eq!(s, 200, "{path}");
+        assert_eq!(value(&text, "ttn_up"), Some(1.0), "{path}");
+    }
+    let r = client()
+        .post(exp.url("/probe?target=acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    exp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_disjoint_complete_and_built_once_per_refresh() {
+    let fake = fake(fake_tts::synthetic_fleet(400)).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    exp.cache
+        .targets()
+        .apply(&[target("acme", &fake.url(), KEY, Scope::All)])
+        .unwrap();
+    let full = exp.scrape().await;
+    let everything = ids(&full);
+    assert_eq!(everything.len(), 400);
+    let upstream = fake.total_requests();
+    assert!(upstream > 0);
+
+    for (base, cache) in [
+        ("/metrics?", exp.cache.clone()),
+        (
+            "/probe?target=acme&",
+            exp.cache.targets().get("acme").unwrap(),
+        ),
+    ] {
+        let mut union = BTreeSet::new();
+        let mut total = 0;
+        for i in 0..4 {
+            let url = exp.url(&format!("{base}shard={i}&shards=4"));
+            let (s, plain) = get(&url, false).await;
+            assert_eq!(s, 200);
+            let (_, zipped) = get(&url, true).await;
+            assert_eq!(plain, zipped, "{url}: gzip and plain differ");
+            let (_, again) = get(&url, false).await;
+            assert_eq!(plain, again);
+            let mine = ids(&plain);
+            assert!(
+                (50..150).contains(&mine.len()),
+                "{url}: {} gateways",
+                mine.len()
+            );
+            // Health in every shard; the gateway count is the shard's.
+            assert_eq!(value(&plain, "ttn_up"), Some(1.0), "{url}");
+            assert_eq!(
+                value(&plain, "ttn_exporter_gateways"),
+                Some(mine.len() as f64)
+            );
+            assert!(plain.contains("ttn_exporter_refresh_errors_total{"));
+            assert!(mine
+                .iter()
+                .all(|id| ttn_exporter::shard::Shard { index: i, count: 4 }.keeps(id)));
+            total += mine.len();
+            union.extend(mine);
+        }
+        assert_eq!(total, 400, "{base}: shards overlap");
+        assert_eq!(union, everything, "{base}");
+        // One refresh served every shard; each shard was built once.
+        assert_eq!(cache.refreshes(), 1, "{base}");
+        assert_eq!(cache.peek().unwrap().shards.built(), 4, "{base}");
+    }
+    // The default target's refresh was not repeated for its shards (the
+    // probe target made its own single refresh on top).
+    let probe_full = get(&exp.url("/probe?target=acme"), false).await.1;
+    assert_eq!(ids(&probe_full), everything);
+    assert_eq!(fake.total_requests(), 2 * upstream);
+    exp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_bodies_are_bounded_and_rebuilt_after_a_refresh() {
+    let fake = fake(fake_tts::synthetic_fleet(40)).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let mut union = BTreeSet::new();
+    // Three layouts in one refresh: the third is served right, not kept.
+    for n in [2u32, 3, 5] {
+        for i in 0..n {
+            let (_, t) = get(&exp.url(&format!("/metrics?shard={i}&shards={n}")), false).await;
+            union.extend(ids(&t));
+        }
+    }
+    assert_eq!(union.len(), 40);
+    assert_eq!(exp.cache.refreshes(), 1);
+    let e = exp.cache.peek().unwrap();
+    assert_eq!(e.shards.built(), 2 + 3 + 5);
+    let _ = get(&exp.url("/metrics?shard=0&shards=2"), false).await;
+    let _ = get(&exp.url("/metrics?shard=0&shards=5"), false).await;
+    // Layout 2 is kept, layout 5 is built again for each request.
+    assert_eq!(e.shards.built(), 2 + 3 + 5 + 1);
+    // A new refresh starts with no shard bodies.
+    let own = exp.cache.self_metrics();
+    exp.cache
+        .set_source(Source::from_config(&config(&fake.url()), own).unwrap());
+    let (_, t) = get(&exp.url("/metrics?shard=0&shards=2"), false).await;
+    assert!(!ids(&t).is_empty());
+    assert_eq!(exp.cache.refreshes(), 2);
+    assert_eq!(exp.cache.peek().unwrap().shards.built(), 1);
+    exp.stop().await;
+}
