@@ -384,3 +384,20 @@ async fn check_checks_every_target_and_bad_targets_exit_78() {
         assert!(lines[0].contains(needle), "{stderr}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// Any query string: a valid request or a one-line reason, never a panic.
+    #[test]
+    fn any_query_parses_or_says_why(q in "(target|shard|shards|x|%[0-9A-F]{2}|[=&0-9a-z+-]){0,40}") {
+        match ttn_exporter::probe::parse_query(Some(&q)) {
+            Ok(parsed) => {
+                if let Some(s) = parsed.shard {
+                    proptest::prop_assert!(s.count >= 1 && s.count <= 1024 && s.index < s.count);
+                }
+            }
+            Err(e) => proptest::prop_assert!(!e.is_empty() && !e.contains('\n')),
+        }
+    }
+}
