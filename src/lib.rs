@@ -12,7 +12,9 @@
 //! - [`cli`]: the command-line flags.
 //! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
 //! - [`model`]: the [`model::Snapshot`] of one refresh; plain data.
-//! - [`metrics`]: `Snapshot -> text` (and its gzip), the exporter's own counters.
+//! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer and the
+//!   per-gateway family table.
+//! - [`self_metrics`]: the exporter's own counters and the request observer.
 //! - [`cache`]: the rendered output, its age, single-flight refresh.
 //! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
 //!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
@@ -28,6 +30,7 @@ pub mod daemon;
 pub mod metrics;
 pub mod model;
 pub mod probe;
+pub mod self_metrics;
 pub mod server;
 pub mod shard;
 pub mod systemd;

@@ -1,0 +1,133 @@
+//! Rendering: a [`Snapshot`] plus the exporter's own metrics (which include
+//! the `process_*` metrics, read from `/proc` at render time) to the
+//! Prometheus text format, compressed once per refresh.
+//!
+//! The per-gateway families are written directly, one family at a time,
+//! into the gzip stream, so a fleet of 10,000 gateways never has its ~17 MB
+//! of text in memory at once. The exporter's own counters and the
+//! `process_*` metrics live in a `prometheus` crate registry and are encoded
+//! by its `TextEncoder`.
+
+pub mod gateways;
+pub mod text;
+
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+pub use self::gateways::write_gateways;
+pub use self::text::{escape_label_value, Family, Kind, Value};
+use crate::model::Snapshot;
+pub use crate::self_metrics::SelfMetrics;
+
+/// Content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One refresh's output, ready to serve. Only the gzip is kept; the plain
+/// text is decompressed once, on the first scrape that asks for it.
+#[derive(Debug)]
+pub struct Rendered {
+    gzip: Bytes,
+    plain: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    fn from_gzip(gzip: Vec<u8>) -> Rendered {
+        Rendered {
+            gzip: Bytes::from(gzip),
+            plain: OnceLock::new(),
+        }
+    }
+
+    /// The gzip-compressed text.
+    pub fn gzip(&self) -> Bytes {
+        self.gzip.clone()
+    }
+
+    /// The text format.
+    pub fn plain(&self) -> Bytes {
+        self.plain
+            .get_or_init(|| {
+                // The gzip trailer's ISIZE is the text's length (mod 2^32):
+                // allocate exactly that, not 8x the gzip and then doubling.
+                let len = self.gzip.len();
+                let isize = match self.gzip.get(len.saturating_sub(4)..) {
+                    Some(t) if len >= 18 => u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize,
+                    _ => 0,
+                };
+                let mut text = Vec::with_capacity(isize);
+                // Our own gzip of our own text: decoding cannot fail.
+                let _ = GzDecoder::new(&self.gzip[..]).read_to_end(&mut text);
+                Bytes::from(text)
+            })
+            .clone()
+    }
+}
+
+/// Render a snapshot and the exporter's own metrics, straight into gzip:
+/// the full text of a large fleet is never held in memory at once.
+pub fn render(snapshot: &Snapshot, own: &SelfMetrics, legacy: bool) -> Rendered {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = write_exposition(snapshot, own, legacy, &mut gz);
+    Rendered::from_gzip(gz.finish().unwrap_or_default())
+}
+
+/// Write the whole exposition text for a snapshot to `out`.
+pub fn write_exposition(
+    snapshot: &Snapshot,
+    own: &SelfMetrics,
+    legacy: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    if let Some(f) = &snapshot.failure {
+        writeln!(out, "# ttn_up 0: {}", f.message.replace('\n', " "))?;
+    }
+    write_health(snapshot, out)?;
+    write_gateways(&snapshot.gateways, legacy, out)?;
+    out.write_all(own.encode().as_bytes())
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn write_health(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
+    let mut f = Family::new(
+        "ttn_up",
+        "1 when the last refresh reached The Things Stack API and was accepted, else 0.",
+        Kind::Gauge,
+    );
+    f.sample(&[], Value::F(if s.is_up() { 1.0 } else { 0.0 }));
+    f.finish(out)?;
+    let mut f = Family::new(
+        "ttn_exporter_last_refresh_timestamp_seconds",
+        "When the last successful refresh finished (Unix time).",
+        Kind::Gauge,
+    );
+    if let Some(t) = s.last_success {
+        f.sample(&[], Value::F(unix(t)));
+    }
+    f.finish(out)?;
+    let mut f = Family::new(
+        "ttn_exporter_refresh_duration_seconds",
+        "How long the last refresh took.",
+        Kind::Gauge,
+    );
+    f.sample(&[], Value::F(s.duration.as_secs_f64()));
+    f.finish(out)?;
+    let mut f = Family::new(
+        "ttn_exporter_gateways",
+        "Gateways listed by the last refresh.",
+        Kind::Gauge,
+    );
+    f.sample(&[], Value::U(s.gateways.len() as u64));
+    f.finish(out)
+}

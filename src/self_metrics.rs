@@ -1,0 +1,106 @@
+//! The exporter's own metrics that live across refreshes: a `prometheus`
+//! crate registry with the API request and refresh error counters, build
+//! info and the standard `process_*` metrics, and the request observer the
+//! API client calls.
+
+use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::model::FailureKind;
+use crate::tts::{Endpoint, RequestObserver};
+
+/// The exporter's own metrics that live across refreshes: API request and
+/// refresh error counters, build info and the standard `process_*` metrics.
+pub struct SelfMetrics {
+    registry: Registry,
+    api_requests: IntCounterVec,
+    refresh_errors: IntCounterVec,
+}
+
+impl SelfMetrics {
+    /// Register everything.
+    pub fn new() -> Result<SelfMetrics, prometheus::Error> {
+        let own = SelfMetrics::for_target()?;
+        let build_info = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "ttn_exporter_build_info",
+                "Always 1; the version of ttn-exporter.",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        own.registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        own.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(own)
+    }
+
+    /// The API request and refresh error counters only, without build info
+    /// and `process_*`: for a named target served at `/probe`.
+    pub fn for_target() -> Result<SelfMetrics, prometheus::Error> {
+        let registry = Registry::new();
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "ttn_exporter_api_requests_total",
+                "Requests made to The Things Stack API, by endpoint and HTTP status (or timeout/error).",
+            ),
+            &["endpoint", "code"],
+        )?;
+        let refresh_errors = IntCounterVec::new(
+            Opts::new(
+                "ttn_exporter_refresh_errors_total",
+                "Failed refreshes, by reason.",
+            ),
+            &["reason"],
+        )?;
+        for kind in [
+            FailureKind::Unreachable,
+            FailureKind::Timeout,
+            FailureKind::Unauthorized,
+            FailureKind::Forbidden,
+            FailureKind::RateLimited,
+            FailureKind::ClientError,
+            FailureKind::ServerError,
+            FailureKind::BadResponse,
+        ] {
+            refresh_errors.with_label_values(&[kind.as_str()]);
+        }
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(refresh_errors.clone()))?;
+        Ok(SelfMetrics {
+            registry,
+            api_requests,
+            refresh_errors,
+        })
+    }
+
+    /// The observer the API client calls for every request.
+    pub fn observer(&self) -> RequestObserver {
+        let c = self.api_requests.clone();
+        std::sync::Arc::new(move |endpoint: Endpoint, code: &str| {
+            c.with_label_values(&[endpoint.as_str(), code]).inc();
+        })
+    }
+
+    /// The current values in the text format (families without samples are
+    /// left out).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        let mut families = self.registry.gather();
+        families.retain(|f| !f.metric.is_empty());
+        if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut text) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        text
+    }
+
+    /// Count a failed refresh.
+    pub fn refresh_failed(&self, kind: FailureKind) {
+        self.refresh_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
+    }
+}
