@@ -3,6 +3,12 @@
 //! same refresh (single flight). The refresh runs in its own task, so a
 //! scraper that hangs up does not cancel it. There is no background timer.
 //!
+//! A refresh has one deadline (`refresh_timeout`). A scrape that waits for
+//! a refresh waits at most as long as its scraper allows (Prometheus sends
+//! `X-Prometheus-Scrape-Timeout-Seconds`; see [`scrape_wait`]); past that it
+//! gets `ttn_up 0` with reason `timeout`, while the refresh goes on and its
+//! result serves the next scrape.
+//!
 //! A failed refresh is cached like a good one (so a broken API is asked at
 //! most once per `cache_ttl`, or later when it asked us to back off), and
 //! renders `ttn_up 0` with no gateway series: gateway data is never served
@@ -13,13 +19,34 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::config::{Config, Scope};
-use crate::metrics::{render, Rendered, SelfMetrics};
-use crate::model::{Failure, Snapshot};
+use crate::config::Config;
+use crate::metrics::{render, Rendered};
+use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
+use crate::self_metrics::SelfMetrics;
 use crate::tts::{self, Client};
 
 /// Longest back-off honoured from `X-Rate-Limit-Retry`.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Subtracted from the scraper's timeout so the answer arrives in time (as
+/// blackbox_exporter does).
+pub const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+/// Longest wait a scrape header can ask for.
+const MAX_SCRAPE_WAIT: Duration = Duration::from_secs(3600);
+
+/// How long a scrape may wait for a refresh, from the value of its
+/// `X-Prometheus-Scrape-Timeout-Seconds` header: the timeout minus
+/// [`SCRAPE_TIMEOUT_MARGIN`] (at least half the timeout), at most an hour.
+/// `None` (no header, or not a positive finite number of seconds): wait for
+/// the refresh, which `refresh_timeout` bounds.
+pub fn scrape_wait(header: Option<&str>) -> Option<Duration> {
+    let t: f64 = header?.trim().parse().ok()?;
+    if !t.is_finite() || t <= 0.0 {
+        return None;
+    }
+    let t = t.min(MAX_SCRAPE_WAIT.as_secs_f64());
+    let wait = (t - SCRAPE_TIMEOUT_MARGIN.as_secs_f64()).max(t / 2.0);
+    Some(Duration::from_secs_f64(wait))
+}
 
 /// What a refresh needs: the API client and what to ask it. Swapped as a
 /// whole on reload (SIGHUP), e.g. for a rotated key.
@@ -32,6 +59,8 @@ pub struct Source {
     pub legacy_metrics: bool,
     /// How long a refresh's output is served.
     pub ttl: Duration,
+    /// Deadline of one whole refresh.
+    pub refresh_timeout: Duration,
 }
 
 impl Source {
@@ -43,10 +72,12 @@ impl Source {
                 config.api_key.clone(),
                 config.request_timeout,
                 own.observer(),
-            )?,
+            )?
+            .with_max_gateways(config.max_gateways),
             scope: config.scope.clone(),
             legacy_metrics: config.legacy_metrics,
             ttl: config.cache_ttl,
+            refresh_timeout: config.refresh_timeout,
         })
     }
 }
@@ -56,8 +87,6 @@ impl Source {
 pub struct Entry {
     /// The bytes to serve.
     pub rendered: Rendered,
-    /// When the refresh finished (monotonic).
-    pub at: Instant,
     /// Serve until then; a new refresh is started by the first scrape after.
     pub until: Instant,
     /// When the refresh finished (wall clock).
@@ -68,7 +97,8 @@ pub struct Entry {
     pub connected: usize,
     /// Why it failed, if it did (one line, no secrets).
     pub failure: Option<String>,
-    /// The refresh's data, for the shard bodies.
+    /// The refresh's result, for views built from it on demand (shard
+    /// bodies, the status page).
     pub snapshot: Arc<Snapshot>,
     /// The shard bodies built from it so far ([`crate::shard`]).
     pub shards: crate::shard::ShardBodies,
@@ -144,6 +174,13 @@ impl Cache {
     /// The output to serve: the cached one while fresh, else the result of
     /// the one refresh that this or a concurrent scrape started.
     pub async fn get(&self) -> Arc<Entry> {
+        self.get_within(None).await
+    }
+
+    /// [`Cache::get`], waiting at most `wait` for a refresh (see
+    /// [`scrape_wait`]). Past it the answer is `ttn_up 0` with reason
+    /// `timeout`; the refresh continues and serves the next scrape.
+    pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
             let mut st = self.lock();
             match &st.current {
@@ -159,7 +196,49 @@ impl Cache {
                 }
             }
         };
-        fut.await
+        match wait {
+            None => fut.await,
+            Some(w) => match tokio::time::timeout(w, fut).await {
+                Ok(e) => e,
+                Err(_) => self.scrape_timed_out(w),
+            },
+        }
+    }
+
+    /// What a scrape that stopped waiting gets: `ttn_up 0`, reason
+    /// `timeout`. Not cached: the refresh's own result replaces nothing here.
+    fn scrape_timed_out(&self, waited: Duration) -> Arc<Entry> {
+        self.inner.own.scrape_timed_out();
+        let source = self.source();
+        let failure = Failure {
+            kind: FailureKind::Timeout,
+            message: format!(
+                "the refresh did not finish within the scrape's {:.1}s; it continues and serves the next scrape",
+                waited.as_secs_f64()
+            ),
+            retry_after: None,
+            endpoint: None,
+            correlation_id: None,
+            gateway_id: None,
+        };
+        let snapshot = Snapshot {
+            gateways: Vec::new(),
+            failure: Some(failure),
+            finished_at: SystemTime::now(),
+            duration: waited,
+            last_success: self.lock().last_success,
+        };
+        let rendered = render(&snapshot, &self.inner.own, source.legacy_metrics);
+        Arc::new(Entry {
+            rendered,
+            until: Instant::now(),
+            finished_at: snapshot.finished_at,
+            gateways: 0,
+            connected: 0,
+            failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
+            snapshot: Arc::new(snapshot),
+            shards: crate::shard::ShardBodies::new(source.legacy_metrics),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -192,10 +271,15 @@ impl Cache {
     async fn refresh(&self) -> Arc<Entry> {
         let source = self.source();
         let started = Instant::now();
-        let result = source.client.fetch(&source.scope).await;
+        let result = tokio::time::timeout(
+            source.refresh_timeout,
+            source.client.fetch_counted(&source.scope),
+        )
+        .await;
         let took = started.elapsed();
         let (outcome, gateways) = match result {
-            Ok(gateways) => {
+            Ok(Ok(tts::Fetched { gateways, dropped })) => {
+                self.count_dropped(&dropped);
                 if gateways.is_empty() && source.scope == Scope::All {
                     tracing::warn!(
                         "the API key lists no gateways; a gateway-scoped key cannot list: set `gateways` to their IDs"
@@ -203,17 +287,21 @@ impl Cache {
                 }
                 (Ok(()), gateways)
             }
-            Err(e) => {
-                let failure = Failure {
-                    kind: e.kind(),
-                    message: e.to_string(),
-                    retry_after: e.retry_after(),
-                    endpoint: Some(e.endpoint()),
-                    correlation_id: e.correlation_id().map(str::to_owned),
-                    gateway_id: e.gateway_id().map(str::to_owned),
-                };
-                (Err(failure), Vec::new())
-            }
+            Ok(Err(e)) => (Err(Failure::from(&e)), Vec::new()),
+            Err(_) => (
+                Err(Failure {
+                    kind: FailureKind::Timeout,
+                    message: format!(
+                        "the refresh did not finish within {}s (refresh_timeout); check the API or raise refresh_timeout",
+                        source.refresh_timeout.as_secs_f64()
+                    ),
+                    retry_after: None,
+                    endpoint: None,
+                    correlation_id: None,
+                    gateway_id: None,
+                }),
+                Vec::new(),
+            ),
         };
         // Rendering a large fleet is CPU work: keep it off the workers that
         // answer scrapes.
@@ -231,6 +319,19 @@ impl Cache {
         entry
     }
 
+    fn count_dropped(&self, dropped: &Dropped) {
+        for (what, n) in dropped.by_label() {
+            if n > 0 {
+                self.inner.own.dropped(what, n);
+                tracing::warn!(
+                    what,
+                    dropped = n,
+                    "dropped {n} {what} from the API's answer"
+                );
+            }
+        }
+    }
+
     fn source(&self) -> Arc<Source> {
         self.inner
             .source
@@ -243,7 +344,7 @@ impl Cache {
     fn internal_error(&self, source: &Source, join: &tokio::task::JoinError) -> Arc<Entry> {
         tracing::error!("refresh task failed: {join}");
         let failure = Failure {
-            kind: crate::model::FailureKind::BadResponse,
+            kind: FailureKind::Internal,
             message: format!("internal error during refresh: {join}"),
             retry_after: None,
             endpoint: None,
@@ -258,7 +359,7 @@ impl Cache {
         source: &Source,
         outcome: Result<(), Failure>,
         took: Duration,
-        gateways: Vec<crate::model::Gateway>,
+        gateways: Vec<Gateway>,
     ) -> Arc<Entry> {
         let now = SystemTime::now();
         let (last_success, was_failing) = {
@@ -305,8 +406,9 @@ impl Cache {
         let at = Instant::now();
         let entry = Arc::new(Entry {
             rendered,
-            at,
-            until: at + ttl,
+            // `ttl` is at most `cache_ttl` or MAX_BACKOFF: checked, so a huge
+            // `cache_ttl` cannot panic here.
+            until: at.checked_add(ttl).unwrap_or(at + MAX_BACKOFF),
             finished_at: now,
             gateways: snapshot.gateways.len(),
             connected: snapshot.connected(),

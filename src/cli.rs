@@ -34,6 +34,12 @@ pub struct Args {
     /// Timeout of each upstream HTTP request [default: 10s]
     #[arg(long, global = true, value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// Deadline of a whole refresh, below the scrape timeout [default: 8s]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub refresh_timeout: Option<String>,
+    /// Most gateways one refresh reads; more fails the refresh [default: 10000]
+    #[arg(long, global = true, value_name = "N")]
+    pub max_gateways: Option<usize>,
     /// Export only these gateway IDs (comma-separated) instead of listing
     #[arg(long, global = true, value_name = "IDS")]
     pub gateways: Option<String>,
@@ -71,6 +77,8 @@ impl Args {
             api_key_file: self.api_key_file.clone(),
             cache_ttl: self.cache_ttl.clone(),
             request_timeout: self.request_timeout.clone(),
+            refresh_timeout: self.refresh_timeout.clone(),
+            max_gateways: self.max_gateways,
             gateways: self.gateways.clone(),
             organization: self.organization.clone(),
             user: self.user.clone(),

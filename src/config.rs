@@ -1,11 +1,11 @@
 //! Configuration: figment layering (defaults < config.toml < `TTN_EXPORTER_*`
-//! environment < flags), validation, and the secret [`ApiKey`].
+//! environment < flags) and validation. The secret [`ApiKey`] lives in
+//! [`crate::model`] and is re-exported here.
 //!
 //! [`load`] produces a plain [`Config`] or a [`ConfigError`] whose message is
 //! one line saying what is wrong and what to do; the binary exits with
 //! [`EX_CONFIG`] (78) on it.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +27,15 @@ pub const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
 pub const ENV_PREFIX: &str = "TTN_EXPORTER_";
 /// The environment variable that carries the key itself.
 pub const ENV_API_KEY: &str = "TTN_EXPORTER_API_KEY";
+/// Default deadline of a whole refresh: below Prometheus' default scrape
+/// timeout (10 s), so a scrape gets `ttn_up 0` rather than a timeout.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
+/// Longest `refresh_timeout` accepted.
+pub const MAX_REFRESH_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default `max_gateways`: the largest fleet docs/performance.md measures.
+pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+/// Largest `max_gateways` accepted.
+pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
 /// Names of the key and config inside `$CREDENTIALS_DIRECTORY`: the unit
 /// loads the whole `/etc/ttn-exporter` directory as credential `ttn`, so its
 /// files arrive as `ttn_<name>`; `api-key` is accepted for a single-file
@@ -35,53 +44,7 @@ pub const CREDENTIAL_KEY_NAMES: [&str; 2] = ["ttn_key", "api-key"];
 /// Name of the config file inside `$CREDENTIALS_DIRECTORY`.
 pub const CREDENTIAL_CONFIG_NAME: &str = "ttn_config.toml";
 
-/// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it
-/// cannot end up in a log line, an error or a metric by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Validate and wrap a key read from a file or the environment:
-    /// surrounding whitespace is dropped; an empty key or one with whitespace
-    /// or control characters inside is refused.
-    pub fn parse(raw: &str) -> Result<ApiKey, &'static str> {
-        let key = raw.trim();
-        if key.is_empty() {
-            return Err("is empty");
-        }
-        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("contains whitespace inside the key");
-        }
-        if !key.is_ascii() {
-            return Err("contains non-ASCII characters");
-        }
-        Ok(ApiKey(key.to_owned()))
-    }
-
-    /// The secret itself, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// Which gateways to export.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Every gateway the key can list (`GET /gateways`).
-    All,
-    /// The gateways of one organization.
-    Organization(String),
-    /// The gateways of one user.
-    User(String),
-    /// An explicit list of gateway IDs (gateway-scoped keys cannot list).
-    Explicit(Vec<String>),
-}
+pub use crate::model::{ApiKey, Scope};
 
 /// The raw, layered configuration as the file, environment and flags give it.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -99,6 +62,11 @@ pub struct RawConfig {
     /// Per upstream HTTP request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The whole refresh (every request of it together).
+    #[serde(with = "humantime_serde")]
+    pub refresh_timeout: Duration,
+    /// Most gateways one refresh reads; more is a failed refresh.
+    pub max_gateways: usize,
     /// Explicit gateway IDs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateways: Option<GatewayList>,
@@ -146,6 +114,8 @@ impl Default for RawConfig {
             api_key_file: PathBuf::from(DEFAULT_KEY_PATH),
             cache_ttl: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
+            max_gateways: DEFAULT_MAX_GATEWAYS,
             gateways: None,
             organization: None,
             user: None,
@@ -174,6 +144,12 @@ pub struct Overrides {
     /// `--request-timeout`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<String>,
+    /// `--refresh-timeout`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_timeout: Option<String>,
+    /// `--max-gateways`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gateways: Option<usize>,
     /// `--gateways a,b`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateways: Option<String>,
@@ -206,6 +182,10 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// Per upstream HTTP request.
     pub request_timeout: Duration,
+    /// Deadline of a whole refresh.
+    pub refresh_timeout: Duration,
+    /// Most gateways one refresh reads.
+    pub max_gateways: usize,
     /// Which gateways to export.
     pub scope: Scope,
     /// Also emit the Python exporter's metric names.
@@ -570,6 +550,16 @@ pub(crate) fn validate(
             "request_timeout must be greater than 0, e.g. 10s",
         ));
     }
+    if raw.refresh_timeout.is_zero() || raw.refresh_timeout > MAX_REFRESH_TIMEOUT {
+        return Err(ConfigError::new(
+            "refresh_timeout must be greater than 0 and at most 1h, e.g. 8s (below the scrape timeout)",
+        ));
+    }
+    if raw.max_gateways == 0 || raw.max_gateways > MAX_MAX_GATEWAYS {
+        return Err(ConfigError::new(format!(
+            "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
+        )));
+    }
     let explicit = raw.gateways.as_ref().map(GatewayList::ids);
     let chosen = [
         explicit.is_some(),
@@ -620,6 +610,8 @@ pub(crate) fn validate(
         api_key_source,
         cache_ttl: raw.cache_ttl,
         request_timeout: raw.request_timeout,
+        refresh_timeout: raw.refresh_timeout,
+        max_gateways: raw.max_gateways,
         scope,
         legacy_metrics: raw.legacy_metrics,
         config_file,

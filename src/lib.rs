@@ -15,6 +15,7 @@
 //! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer and the
 //!   per-gateway family table.
 //! - [`self_metrics`]: the exporter's own counters and the request observer.
+//! - [`sanitize`]: upstream text made one line and short before it is shown.
 //! - [`cache`]: the rendered output, its age, single-flight refresh.
 //! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
 //!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod metrics;
 pub mod model;
 pub mod probe;
+pub mod sanitize;
 pub mod self_metrics;
 pub mod server;
 pub mod shard;

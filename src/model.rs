@@ -1,8 +1,139 @@
 //! Domain types: the [`Snapshot`] of one refresh, with its gateways and their
-//! parsed connection stats. Plain data, no I/O, nothing Prometheus-specific.
+//! parsed connection stats; what the API client is given ([`ApiKey`],
+//! [`Scope`]) and answers ([`AuthInfo`]). Plain data, no I/O, nothing
+//! Prometheus-specific.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, SystemTime};
+
+/// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it
+/// cannot end up in a log line, an error or a metric by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Validate and wrap a key read from a file or the environment:
+    /// surrounding whitespace is dropped; an empty key or one with whitespace
+    /// or control characters inside is refused.
+    pub fn parse(raw: &str) -> Result<ApiKey, &'static str> {
+        let key = raw.trim();
+        if key.is_empty() {
+            return Err("is empty");
+        }
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("contains whitespace inside the key");
+        }
+        if !key.is_ascii() {
+            return Err("contains non-ASCII characters");
+        }
+        Ok(ApiKey(key.to_owned()))
+    }
+
+    /// The secret itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which gateways to export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every gateway the key can list (`GET /gateways`).
+    All,
+    /// The gateways of one organization.
+    Organization(String),
+    /// The gateways of one user.
+    User(String),
+    /// An explicit list of gateway IDs (gateway-scoped keys cannot list).
+    Explicit(Vec<String>),
+}
+
+/// Who owns an API key, as `GET /auth_info` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthInfo {
+    /// A user's key.
+    User(String),
+    /// An organization's key.
+    Organization(String),
+    /// A gateway's key.
+    Gateway(String),
+    /// A key of another kind, or an answer without entity IDs.
+    Unknown,
+}
+
+impl fmt::Display for AuthInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthInfo::User(id) => write!(f, "user {id}"),
+            AuthInfo::Organization(id) => write!(f, "organization {id}"),
+            AuthInfo::Gateway(id) => write!(f, "gateway {id}"),
+            AuthInfo::Unknown => f.write_str("owner unknown"),
+        }
+    }
+}
+
+/// The Things Stack's rule for entity IDs: 2 to 36 characters of `a-z` and
+/// `0-9`, with single dashes between them (none leading or trailing). IDs
+/// from the API are checked against it before they go into a URL.
+pub fn valid_tts_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    (2..=36).contains(&b.len())
+        && b.first() != Some(&b'-')
+        && b.last() != Some(&b'-')
+        && !id.contains("--")
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// What a refresh dropped from the API's answer rather than fail the whole
+/// fleet for it: `ttn_exporter_dropped_total{what}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Listed gateways whose ID breaks the TTS ID rule (never put in a URL).
+    pub invalid_gateway_id: u64,
+    /// Sub-bands past [`MAX_SUB_BANDS`] per gateway, or repeated.
+    pub sub_band: u64,
+    /// Status metrics past [`MAX_STATUS_METRICS`] per gateway, or with a
+    /// name longer than [`MAX_STATUS_METRIC_NAME`].
+    pub status_metric: u64,
+    /// Fields of one gateway's stats with a value that does not parse (a
+    /// counter that is not a uint64, a timestamp that is not RFC 3339).
+    pub invalid_field: u64,
+}
+
+impl Dropped {
+    /// The `what` label values and counts.
+    pub fn by_label(&self) -> [(&'static str, u64); 4] {
+        [
+            ("invalid_gateway_id", self.invalid_gateway_id),
+            ("sub_band", self.sub_band),
+            ("status_metric", self.status_metric),
+            ("invalid_field", self.invalid_field),
+        ]
+    }
+
+    /// Add `other`'s counts.
+    pub fn add(&mut self, other: &Dropped) {
+        self.invalid_gateway_id += other.invalid_gateway_id;
+        self.sub_band += other.sub_band;
+        self.status_metric += other.status_metric;
+        self.invalid_field += other.invalid_field;
+    }
+}
+
+/// Sub-bands kept per gateway (regional plans have at most a handful).
+pub const MAX_SUB_BANDS: usize = 64;
+/// Status metrics kept per gateway (packet forwarders send about ten).
+pub const MAX_STATUS_METRICS: usize = 64;
+/// Longest status metric name kept, in bytes.
+pub const MAX_STATUS_METRIC_NAME: usize = 64;
 
 /// Seconds since the Unix epoch, as the API's RFC 3339 timestamps parse.
 pub type UnixSeconds = f64;
@@ -43,8 +174,10 @@ impl Gateway {
 }
 
 /// `GatewayConnectionStats`, with proto3 omissions resolved to zeros for
-/// counters and `None` for timestamps.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// counters and `None` for timestamps. A field whose value does not parse is
+/// dropped (`None`) and named in `invalid`; the rest of the gateway is kept.
+/// `Default` is an answer with every field omitted: counters 0.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConnectionStats {
     /// `connected_at`.
     pub connected_at: Option<UnixSeconds>,
@@ -58,26 +191,53 @@ pub struct ConnectionStats {
     pub status_metrics: BTreeMap<String, f64>,
     /// `last_uplink_received_at`.
     pub last_uplink_received_at: Option<UnixSeconds>,
-    /// `uplink_count`.
-    pub uplink_count: u64,
+    /// `uplink_count`; `None` when the API sent a value that is not a uint64.
+    pub uplink_count: Option<u64>,
     /// `last_downlink_received_at`.
     pub last_downlink_received_at: Option<UnixSeconds>,
-    /// `downlink_count`.
-    pub downlink_count: u64,
+    /// `downlink_count`; `None` when the API sent a value that is not a uint64.
+    pub downlink_count: Option<u64>,
     /// `last_tx_acknowledgment_received_at`.
     pub last_tx_acknowledgment_received_at: Option<UnixSeconds>,
-    /// `tx_acknowledgment_count`.
-    pub tx_acknowledgment_count: u64,
+    /// `tx_acknowledgment_count`; `None` when the API sent a value that is not a uint64.
+    pub tx_acknowledgment_count: Option<u64>,
     /// `round_trip_times`.
     pub round_trip: Option<RoundTrip>,
-    /// `sub_bands`.
+    /// `sub_bands`, without repeats, at most [`MAX_SUB_BANDS`].
     pub sub_bands: Vec<SubBand>,
+    /// Fields present in the answer whose value did not parse.
+    pub invalid: Vec<&'static str>,
+}
+
+impl Default for ConnectionStats {
+    fn default() -> Self {
+        ConnectionStats {
+            connected_at: None,
+            disconnected_at: None,
+            protocol: None,
+            last_status_received_at: None,
+            status_metrics: BTreeMap::new(),
+            last_uplink_received_at: None,
+            uplink_count: Some(0),
+            last_downlink_received_at: None,
+            downlink_count: Some(0),
+            last_tx_acknowledgment_received_at: None,
+            tx_acknowledgment_count: Some(0),
+            round_trip: None,
+            sub_bands: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
 }
 
 impl ConnectionStats {
-    /// `connected_at` set and `disconnected_at` not set.
+    /// `connected_at` set and `disconnected_at` not set. A timestamp that
+    /// was sent but does not parse still counts as set: an unreadable
+    /// `connected_at` means "connected, since an unknown time", not
+    /// "disconnected".
     pub fn is_connected(&self) -> bool {
-        self.connected_at.is_some() && self.disconnected_at.is_none()
+        let sent = |v: Option<UnixSeconds>, name| v.is_some() || self.invalid.contains(&name);
+        sent(self.connected_at, "connected_at") && !sent(self.disconnected_at, "disconnected_at")
     }
 
     /// Newest of last uplink, status, downlink and tx acknowledgment.
@@ -126,7 +286,8 @@ pub struct SubBand {
 pub enum FailureKind {
     /// Connection refused, DNS, TLS.
     Unreachable,
-    /// A request ran past `request_timeout`.
+    /// A request ran past `request_timeout`, the refresh past
+    /// `refresh_timeout`, or a scrape stopped waiting for the refresh.
     Timeout,
     /// 401: the key is unknown or expired.
     Unauthorized,
@@ -140,6 +301,11 @@ pub enum FailureKind {
     ServerError,
     /// A body that is not the JSON we expect, truncated or too large.
     BadResponse,
+    /// The refresh passed a bound: `max_gateways`, or the bytes one refresh
+    /// may read.
+    Limit,
+    /// A bug: the refresh task panicked.
+    Internal,
 }
 
 impl FailureKind {
@@ -154,8 +320,24 @@ impl FailureKind {
             FailureKind::ClientError => "client_error",
             FailureKind::ServerError => "server_error",
             FailureKind::BadResponse => "bad_response",
+            FailureKind::Limit => "limit",
+            FailureKind::Internal => "internal",
         }
     }
+
+    /// Every kind, for pre-initialised counters.
+    pub const ALL: [FailureKind; 10] = [
+        FailureKind::Unreachable,
+        FailureKind::Timeout,
+        FailureKind::Unauthorized,
+        FailureKind::Forbidden,
+        FailureKind::RateLimited,
+        FailureKind::ClientError,
+        FailureKind::ServerError,
+        FailureKind::BadResponse,
+        FailureKind::Limit,
+        FailureKind::Internal,
+    ];
 }
 
 /// A failed refresh: the kind, and one line for humans (no secrets).

@@ -14,6 +14,8 @@ pub struct SelfMetrics {
     registry: Registry,
     api_requests: IntCounterVec,
     refresh_errors: IntCounterVec,
+    dropped: IntCounterVec,
+    scrape_timeouts: prometheus::IntCounter,
 }
 
 impl SelfMetrics {
@@ -56,24 +58,33 @@ impl SelfMetrics {
             ),
             &["reason"],
         )?;
-        for kind in [
-            FailureKind::Unreachable,
-            FailureKind::Timeout,
-            FailureKind::Unauthorized,
-            FailureKind::Forbidden,
-            FailureKind::RateLimited,
-            FailureKind::ClientError,
-            FailureKind::ServerError,
-            FailureKind::BadResponse,
-        ] {
+        for kind in FailureKind::ALL {
             refresh_errors.with_label_values(&[kind.as_str()]);
         }
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "ttn_exporter_dropped_total",
+                "Parts of the API's answers dropped rather than failing the refresh: gateways with an invalid ID, sub-bands and status metrics past their bounds or repeated, per-gateway fields that do not parse.",
+            ),
+            &["what"],
+        )?;
+        for (what, _) in crate::model::Dropped::default().by_label() {
+            dropped.with_label_values(&[what]);
+        }
+        let scrape_timeouts = prometheus::IntCounter::new(
+            "ttn_exporter_scrape_timeouts_total",
+            "Scrapes answered with ttn_up 0 because the refresh they waited for did not finish within the scrape's timeout (the refresh goes on and serves the next scrape).",
+        )?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(refresh_errors.clone()))?;
+        registry.register(Box::new(dropped.clone()))?;
+        registry.register(Box::new(scrape_timeouts.clone()))?;
         Ok(SelfMetrics {
             registry,
             api_requests,
             refresh_errors,
+            dropped,
+            scrape_timeouts,
         })
     }
 
@@ -102,5 +113,15 @@ impl SelfMetrics {
         self.refresh_errors
             .with_label_values(&[kind.as_str()])
             .inc();
+    }
+
+    /// Count parts of an answer dropped, by `what`.
+    pub fn dropped(&self, what: &str, n: u64) {
+        self.dropped.with_label_values(&[what]).inc_by(n);
+    }
+
+    /// Count a scrape that stopped waiting for its refresh.
+    pub fn scrape_timed_out(&self) {
+        self.scrape_timeouts.inc();
     }
 }

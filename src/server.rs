@@ -185,7 +185,9 @@ pub async fn handle<B>(
             crate::probe::respond(&req, cache, false).await
         }
         "/metrics" => {
-            let entry = cache.get().await;
+            let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
+            let wait = crate::cache::scrape_wait(timeout.and_then(|v| v.to_str().ok()));
+            let entry = cache.get_within(wait).await;
             let gzip = accepts_gzip(req.headers());
             let body = if gzip {
                 entry.rendered.gzip()

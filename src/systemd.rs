@@ -38,12 +38,17 @@ fn notify(state: &[NotifyState]) {
 
 /// `READY=1` with a status line: the listener is serving.
 pub fn ready(status: &str) {
-    notify(&[NotifyState::Ready, NotifyState::Status(status)]);
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(&crate::sanitize::one_line(status, 1000)),
+    ]);
 }
 
 /// `STATUS=...`: a human line shown by `systemctl status`.
 pub fn status(status: &str) {
-    notify(&[NotifyState::Status(status)]);
+    notify(&[NotifyState::Status(&crate::sanitize::one_line(
+        status, 1000,
+    ))]);
 }
 
 /// `RELOADING=1` while re-reading config and key.

@@ -249,7 +249,7 @@ fn every_family_has_help_and_type() {
 fn special_floats_and_huge_counters_are_written_exactly() {
     let mut g = Gateway::with_id("gw-odd");
     let mut stats = ConnectionStats {
-        uplink_count: u64::MAX - 1,
+        uplink_count: Some(u64::MAX - 1),
         ..ConnectionStats::default()
     };
     stats.status_metrics.insert("temp".into(), f64::NAN);

@@ -23,9 +23,9 @@ pub fn write_gateways(
             f.gateway(g, Value::F(v));
         }
     }
-    fn count(f: &mut Family, g: &Gateway, get: fn(&ConnectionStats) -> u64) {
-        if let Some(s) = &g.stats {
-            f.gateway(g, Value::U(get(s)));
+    fn count(f: &mut Family, g: &Gateway, get: fn(&ConnectionStats) -> Option<u64>) {
+        if let Some(v) = g.stats.as_ref().and_then(get) {
+            f.gateway(g, Value::U(v));
         }
     }
     fn round_trip(f: &mut Family, g: &Gateway, get: fn(&RoundTrip) -> Value) {
@@ -223,10 +223,10 @@ pub fn write_gateways(
 /// gateway without the value reports 0.
 fn write_legacy(gateways: &[Gateway], out: &mut impl Write) -> std::io::Result<()> {
     fn up(s: &ConnectionStats) -> f64 {
-        s.uplink_count as f64
+        s.uplink_count.unwrap_or(0) as f64
     }
     fn down(s: &ConnectionStats) -> f64 {
-        s.downlink_count as f64
+        s.downlink_count.unwrap_or(0) as f64
     }
     fn rx_ok(s: &ConnectionStats) -> f64 {
         s.status_metrics.get("rxok").copied().unwrap_or(0.0)

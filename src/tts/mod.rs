@@ -1,13 +1,17 @@
-//! The Things Stack v3 HTTP client: lists gateways (pages of 1000 bounded by
-//! `X-Total-Count`), fetches connection stats in batches of 100 and falls
-//! back to bounded-concurrency single GETs where the batch route is refused.
+//! The Things Stack v3 HTTP client: lists gateways (pages of 1000, at most
+//! `max_gateways` in all), fetches connection stats in batches of 100 and
+//! falls back to bounded-concurrency single GETs where the batch route is
+//! refused (retrying the batch route every [`BATCH_RETRY_REFRESHES`]
+//! refreshes). One refresh reads at most [`MAX_REFRESH_BYTES`]; redirects are
+//! refused; gateway IDs from the API are checked before they go into a URL;
+//! upstream text in errors is made one line and short ([`crate::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
 //! typed [`Error`].
 
 pub mod types;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +19,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::config::{ApiKey, Scope};
-use crate::model::{ConnectionStats, FailureKind, Gateway};
-use types::{ApiError, ApiStats, BatchStats, GatewaysPage};
+use crate::model::{valid_tts_id, ApiKey, AuthInfo, Dropped, Failure, FailureKind, Gateway, Scope};
+use crate::sanitize;
+use types::{ApiAuthInfo, ApiError, ApiStats, BatchStats, GatewaysPage};
 
 /// Gateways per list page (the API's maximum).
 pub const PAGE_LIMIT: usize = 1000;
@@ -25,8 +29,15 @@ pub const PAGE_LIMIT: usize = 1000;
 pub const BATCH_SIZE: usize = 100;
 /// Largest response body read; anything longer is an error, not an OOM.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Pages read at most when the API gives no usable `X-Total-Count`.
-pub const MAX_PAGES: usize = 1000;
+/// Bytes one refresh reads at most, over all its responses: 16 list pages
+/// or batch answers at the per-response cap. A fleet of 10,000 gateways
+/// reads about 10 MiB.
+pub const MAX_REFRESH_BYTES: usize = 16 * MAX_BODY_BYTES;
+/// Default most gateways one refresh reads (`max_gateways`).
+pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+/// After the batch route was refused, refreshes that use single requests
+/// before the batch route is tried again.
+pub const BATCH_RETRY_REFRESHES: u64 = 10;
 /// Batch requests in flight at once.
 const BATCH_CONCURRENCY: usize = 4;
 /// Single stats GETs in flight at once.
@@ -117,6 +128,14 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// The refresh passed a bound (gateways or bytes); it stopped reading.
+    #[error("{what}; the refresh stopped reading ({endpoint})")]
+    Limit {
+        /// Which route was being read.
+        endpoint: &'static str,
+        /// Which bound, with its number.
+        what: String,
+    },
     /// A request about one gateway failed.
     #[error("gateway {gateway_id}: {source}")]
     Gateway {
@@ -147,6 +166,9 @@ fn status_message(
             None => "rate limited by the API; backing off".to_owned(),
         },
         500..=599 => "the API had a server error; it will be retried on a later scrape".to_owned(),
+        300..=399 => {
+            "the API answered with a redirect, which is never followed (the key would go along); set api_url to the final address".to_owned()
+        }
         _ => "the API refused the request".to_owned(),
     };
     let mut s = format!("{endpoint} answered HTTP {status}");
@@ -168,6 +190,7 @@ impl Error {
             Error::Unreachable { .. } => FailureKind::Unreachable,
             Error::Timeout { .. } => FailureKind::Timeout,
             Error::BadResponse { .. } => FailureKind::BadResponse,
+            Error::Limit { .. } => FailureKind::Limit,
             Error::Status { status, .. } => match status {
                 401 => FailureKind::Unauthorized,
                 403 => FailureKind::Forbidden,
@@ -201,7 +224,8 @@ impl Error {
             Error::Unreachable { endpoint, .. }
             | Error::Timeout { endpoint, .. }
             | Error::Status { endpoint, .. }
-            | Error::BadResponse { endpoint, .. } => endpoint,
+            | Error::BadResponse { endpoint, .. }
+            | Error::Limit { endpoint, .. } => endpoint,
             Error::Gateway { source, .. } => source.endpoint(),
         }
     }
@@ -224,6 +248,53 @@ impl Error {
     }
 }
 
+impl From<&Error> for Failure {
+    /// The domain's view of a failed refresh. Upstream text is already
+    /// sanitised piecewise; the whole message is made one line and capped
+    /// once more here, where it enters the domain.
+    fn from(e: &Error) -> Failure {
+        Failure {
+            kind: e.kind(),
+            message: sanitize::one_line(&e.to_string(), sanitize::MAX_MESSAGE_CHARS),
+            retry_after: e.retry_after(),
+            endpoint: Some(e.endpoint()),
+            correlation_id: e.correlation_id().map(sanitize::upstream),
+            gateway_id: e.gateway_id().map(sanitize::upstream),
+        }
+    }
+}
+
+/// The gateways of one refresh and what it dropped on the way.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Sorted by ID, each with its stats if connected.
+    pub gateways: Vec<Gateway>,
+    /// What was dropped rather than fail the refresh.
+    pub dropped: Dropped,
+}
+
+/// The bytes one refresh may still read.
+struct Budget(AtomicUsize);
+
+impl Budget {
+    fn new() -> Budget {
+        Budget(AtomicUsize::new(MAX_REFRESH_BYTES))
+    }
+
+    /// Take `n` bytes, or say the refresh is over its bound.
+    fn take(&self, n: usize, endpoint: &'static str) -> Result<(), Error> {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .map(|_| ())
+            .map_err(|_| Error::Limit {
+                endpoint,
+                what: format!("the API sent more than {MAX_REFRESH_BYTES} bytes in one refresh"),
+            })
+    }
+}
+
 /// Called once per HTTP request with the endpoint and the outcome (`"200"`,
 /// `"404"`, `"timeout"`, `"error"`): feeds `ttn_exporter_api_requests_total`.
 pub type RequestObserver = Arc<dyn Fn(Endpoint, &str) + Send + Sync>;
@@ -235,8 +306,15 @@ pub struct Client {
     key: ApiKey,
     timeout: Duration,
     observer: RequestObserver,
-    batch_refused: AtomicBool,
+    max_gateways: usize,
+    /// Refreshes started by this client.
+    fetches: AtomicU64,
+    /// The refresh (number) in which the batch route was last refused.
+    batch_refused_at: AtomicU64,
 }
+
+/// `batch_refused_at` when the batch route was never refused.
+const NEVER: u64 = u64::MAX;
 
 impl Client {
     /// Build a client for `base` (e.g. `https://eu1.cloud.thethings.network`).
@@ -251,6 +329,9 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(90))
+            // The API never redirects; following one could carry the key to
+            // another scheme or host. A 3xx is a failed request.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable {
                 endpoint: "client",
@@ -263,12 +344,29 @@ impl Client {
             key,
             timeout,
             observer,
-            batch_refused: AtomicBool::new(false),
+            max_gateways: DEFAULT_MAX_GATEWAYS,
+            fetches: AtomicU64::new(0),
+            batch_refused_at: AtomicU64::new(NEVER),
         })
+    }
+
+    /// Read at most `n` gateways per refresh (at least 1); more fails the
+    /// refresh with [`Error::Limit`].
+    pub fn with_max_gateways(mut self, n: usize) -> Client {
+        self.max_gateways = n.max(1);
+        self
     }
 
     /// The gateways of `scope`, sorted by ID, each with its stats.
     pub async fn fetch(&self, scope: &Scope) -> Result<Vec<Gateway>, Error> {
+        Ok(self.fetch_counted(scope).await?.gateways)
+    }
+
+    /// [`Client::fetch`], with what was dropped on the way.
+    pub async fn fetch_counted(&self, scope: &Scope) -> Result<Fetched, Error> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let budget = Budget::new();
+        let mut dropped = Dropped::default();
         let mut gateways = match scope {
             Scope::Explicit(ids) => {
                 let mut seen = HashSet::new();
@@ -277,29 +375,61 @@ impl Client {
                     .map(Gateway::with_id)
                     .collect()
             }
-            Scope::All => self.list("gateways").await?,
-            Scope::Organization(o) => self.list(&format!("organizations/{o}/gateways")).await?,
-            Scope::User(u) => self.list(&format!("users/{u}/gateways")).await?,
+            Scope::All => self.list("gateways", &budget, &mut dropped).await?,
+            Scope::Organization(o) => {
+                self.list(
+                    &format!("organizations/{o}/gateways"),
+                    &budget,
+                    &mut dropped,
+                )
+                .await?
+            }
+            Scope::User(u) => {
+                self.list(&format!("users/{u}/gateways"), &budget, &mut dropped)
+                    .await?
+            }
         };
+        if gateways.len() > self.max_gateways {
+            return Err(self.too_many(Endpoint::ListGateways));
+        }
         gateways.sort_by(|a, b| a.id.cmp(&b.id));
-        self.fill_stats(&mut gateways).await?;
-        Ok(gateways)
+        self.fill_stats(&mut gateways, &budget, &mut dropped)
+            .await?;
+        Ok(Fetched { gateways, dropped })
     }
 
-    /// `GET /auth_info`: who owns the key, as raw JSON (for `check`).
-    pub async fn auth_info(&self) -> Result<serde_json::Value, Error> {
+    fn too_many(&self, endpoint: Endpoint) -> Error {
+        Error::Limit {
+            endpoint: endpoint.as_str(),
+            what: format!(
+                "more than {} gateways (max_gateways); raise max_gateways or narrow the scope",
+                self.max_gateways
+            ),
+        }
+    }
+
+    /// `GET /auth_info`: who owns the key (for `check`).
+    pub async fn auth_info(&self) -> Result<AuthInfo, Error> {
         let url = self.url("auth_info", &[]);
         let (body, _) = self
-            .request(Endpoint::AuthInfo, Method::GET, url, None)
+            .request(Endpoint::AuthInfo, Method::GET, url, None, &Budget::new())
             .await?;
-        decode(Endpoint::AuthInfo, &body)
+        Ok(decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?.into())
     }
 
-    async fn list(&self, path: &str) -> Result<Vec<Gateway>, Error> {
+    async fn list(
+        &self,
+        path: &str,
+        budget: &Budget,
+        dropped: &mut Dropped,
+    ) -> Result<Vec<Gateway>, Error> {
         let mut out: Vec<Gateway> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let limit = PAGE_LIMIT.to_string();
-        for page in 1..=MAX_PAGES {
+        // `X-Total-Count` is not trusted beyond `max_gateways`: at most the
+        // pages that many gateways fill, plus one to notice there are more.
+        let max_pages = self.max_gateways.div_ceil(PAGE_LIMIT) + 1;
+        for page in 1..=max_pages {
             let page_s = page.to_string();
             let url = self.url(
                 path,
@@ -313,16 +443,26 @@ impl Client {
                 ],
             );
             let (body, total) = self
-                .request(Endpoint::ListGateways, Method::GET, url, None)
+                .request(Endpoint::ListGateways, Method::GET, url, None, budget)
                 .await?;
             let items = decode::<GatewaysPage>(Endpoint::ListGateways, &body)?.gateways;
+            drop(body);
             let n = items.len();
             let mut new = 0;
             for g in items {
+                // An ID goes into URLs: one that breaks the ID rule is
+                // dropped (and counted), never requested.
+                if !valid_tts_id(&g.ids.gateway_id) {
+                    dropped.invalid_gateway_id += 1;
+                    continue;
+                }
                 if seen.insert(g.ids.gateway_id.clone()) {
                     out.push(g.into());
                     new += 1;
                 }
+            }
+            if out.len() > self.max_gateways {
+                return Err(self.too_many(Endpoint::ListGateways));
             }
             let done = match total {
                 Some(t) => page * PAGE_LIMIT >= t || out.len() >= t,
@@ -338,7 +478,12 @@ impl Client {
         Ok(out)
     }
 
-    async fn fill_stats(&self, gateways: &mut [Gateway]) -> Result<(), Error> {
+    async fn fill_stats(
+        &self,
+        gateways: &mut [Gateway],
+        budget: &Budget,
+        dropped: &mut Dropped,
+    ) -> Result<(), Error> {
         // Group gateway indices by the cluster that serves their stats.
         let mut groups: HashMap<Url, Vec<usize>> = HashMap::new();
         for (i, g) in gateways.iter().enumerate() {
@@ -361,7 +506,9 @@ impl Client {
         let futs: Vec<_> = chunks
             .iter()
             .enumerate()
-            .map(|(k, (base, _, ids))| async move { (k, self.chunk_stats(base, ids).await) })
+            .map(
+                |(k, (base, _, ids))| async move { (k, self.chunk_stats(base, ids, budget).await) },
+            )
             .collect();
         // Each answer goes straight into its gateways: at most
         // BATCH_CONCURRENCY answers are held at once, never all of them.
@@ -370,33 +517,50 @@ impl Client {
             let mut stats = answer?;
             let (_, idx, ids) = &chunks[k];
             for (&i, id) in idx.iter().zip(ids) {
-                gateways[i].stats = stats.remove(id);
+                gateways[i].stats = stats.remove(id).map(|s| {
+                    let (s, d) = s.into_model();
+                    dropped.add(&d);
+                    s
+                });
             }
         }
         Ok(())
+    }
+
+    /// Use the batch route unless it was refused within the last
+    /// [`BATCH_RETRY_REFRESHES`] refreshes.
+    fn batch_allowed(&self) -> bool {
+        let refused = self.batch_refused_at.load(Ordering::Relaxed);
+        refused == NEVER
+            || self.fetches.load(Ordering::Relaxed) > refused.saturating_add(BATCH_RETRY_REFRESHES)
     }
 
     async fn chunk_stats(
         &self,
         base: &Url,
         ids: &[String],
-    ) -> Result<HashMap<String, ConnectionStats>, Error> {
-        if !self.batch_refused.load(Ordering::Relaxed) {
-            match self.batch(base, ids).await {
-                Ok(m) => return Ok(m),
+        budget: &Budget,
+    ) -> Result<HashMap<String, ApiStats>, Error> {
+        if self.batch_allowed() {
+            match self.batch(base, ids, budget).await {
+                Ok(m) => {
+                    self.batch_refused_at.store(NEVER, Ordering::Relaxed);
+                    return Ok(m);
+                }
                 // Gateway-scoped keys get 403; servers before 3.21 lack the route.
                 Err(e) if matches!(e.status(), Some(403 | 404 | 405 | 501)) => {
                     tracing::info!(
                         endpoint = Endpoint::BatchStats.as_str(),
-                        "batch stats refused ({e}); using one request per gateway from now on"
+                        "batch stats refused ({e}); using one request per gateway for the next {BATCH_RETRY_REFRESHES} refreshes"
                     );
-                    self.batch_refused.store(true, Ordering::Relaxed);
+                    self.batch_refused_at
+                        .store(self.fetches.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }
         }
-        let futs: Vec<_> = ids.iter().map(|id| self.single(base, id)).collect();
-        let pairs: Vec<Option<(String, ConnectionStats)>> = stream::iter(futs)
+        let futs: Vec<_> = ids.iter().map(|id| self.single(base, id, budget)).collect();
+        let pairs: Vec<Option<(String, ApiStats)>> = stream::iter(futs)
             .buffer_unordered(SINGLE_CONCURRENCY)
             .try_collect()
             .await?;
@@ -407,35 +571,33 @@ impl Client {
         &self,
         base: &Url,
         ids: &[String],
-    ) -> Result<HashMap<String, ConnectionStats>, Error> {
+        budget: &Budget,
+    ) -> Result<HashMap<String, ApiStats>, Error> {
         let body = serde_json::json!({
             "gateway_ids": ids.iter().map(|id| serde_json::json!({"gateway_id": id})).collect::<Vec<_>>(),
             "field_mask": {"paths": STATS_FIELDS},
         });
         let url = join(base, "gs/gateways/connection/stats", &[]);
         let (bytes, _) = self
-            .request(Endpoint::BatchStats, Method::POST, url, Some(body))
+            .request(Endpoint::BatchStats, Method::POST, url, Some(body), budget)
             .await?;
         let batch: BatchStats = decode(Endpoint::BatchStats, &bytes)?;
-        Ok(batch
-            .entries
-            .into_iter()
-            .map(|(id, s)| (id, s.into()))
-            .collect())
+        Ok(batch.entries)
     }
 
     async fn single(
         &self,
         base: &Url,
         id: &str,
-    ) -> Result<Option<(String, ConnectionStats)>, Error> {
+        budget: &Budget,
+    ) -> Result<Option<(String, ApiStats)>, Error> {
         let url = join(base, &format!("gs/gateways/{id}/connection/stats"), &[]);
         match self
-            .request(Endpoint::GatewayStats, Method::GET, url, None)
+            .request(Endpoint::GatewayStats, Method::GET, url, None, budget)
             .await
         {
             Ok((bytes, _)) => {
-                let stats = decode::<ApiStats>(Endpoint::GatewayStats, &bytes)?.into();
+                let stats = decode::<ApiStats>(Endpoint::GatewayStats, &bytes)?;
                 Ok(Some((id.to_owned(), stats)))
             }
             // 404 not_connected: disconnected over 48 h ago, or never connected.
@@ -477,6 +639,7 @@ impl Client {
         method: Method,
         url: Url,
         json: Option<serde_json::Value>,
+        budget: &Budget,
     ) -> Result<(Vec<u8>, Option<usize>), Error> {
         let ep = endpoint.as_str();
         let mut req = self
@@ -514,6 +677,7 @@ impl Client {
                         if body.len() + chunk.len() > MAX_BODY_BYTES {
                             return Err(too_large(ep));
                         }
+                        budget.take(chunk.len(), ep)?;
                         body.extend_from_slice(&chunk);
                     }
                     Ok(None) => return Ok(body),
@@ -559,8 +723,8 @@ fn status_error(
     Error::Status {
         endpoint,
         status: status.as_u16(),
-        name: api.name(),
-        correlation_id: api.correlation_id(),
+        name: api.name().map(|n| sanitize::upstream(&n)),
+        correlation_id: api.correlation_id().map(|c| sanitize::upstream(&c)),
         retry_after: if status == StatusCode::TOO_MANY_REQUESTS {
             retry
         } else {
@@ -572,7 +736,7 @@ fn status_error(
 fn decode<T: serde::de::DeserializeOwned>(endpoint: Endpoint, body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::BadResponse {
         endpoint: endpoint.as_str(),
-        detail: format!("invalid JSON ({e})"),
+        detail: format!("invalid JSON ({})", sanitize::upstream(&e.to_string())),
     })
 }
 
@@ -587,7 +751,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = c.source();
     }
-    parts.join(": ").replace('\n', " ")
+    sanitize::one_line(&parts.join(": "), sanitize::MAX_MESSAGE_CHARS)
 }
 
 fn redact_url(u: &Url) -> String {

@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::model::{ConnectionStats, Gateway, RoundTrip, SubBand, UnixSeconds};
+use crate::model::{
+    AuthInfo, ConnectionStats, Dropped, Gateway, RoundTrip, SubBand, UnixSeconds,
+    MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
+};
 
 /// One page of `GET /gateways`; a page past the end is `{}`.
 #[derive(Debug, Default, Deserialize)]
@@ -48,17 +51,32 @@ pub struct GatewayIds {
 }
 
 impl From<ApiGateway> for Gateway {
+    /// Free text (name, EUI, plans, address) is made one line and capped at
+    /// [`crate::sanitize::MAX_UPSTREAM_CHARS`]; the ID is taken as is (the
+    /// client checks it against the ID rule before it uses it).
     fn from(g: ApiGateway) -> Gateway {
+        let text = |s: Option<String>| {
+            s.filter(|s| !s.is_empty())
+                .map(|s| crate::sanitize::upstream(&s))
+        };
         Gateway {
             id: g.ids.gateway_id,
-            eui: g.ids.eui.filter(|s| !s.is_empty()),
-            name: g.name.filter(|s| !s.is_empty()),
-            frequency_plan_ids: g.frequency_plan_ids,
-            gateway_server_address: g.gateway_server_address.filter(|s| !s.is_empty()),
+            eui: text(g.ids.eui),
+            name: text(g.name),
+            frequency_plan_ids: g
+                .frequency_plan_ids
+                .iter()
+                .take(MAX_FREQUENCY_PLANS)
+                .map(|p| crate::sanitize::upstream(p))
+                .collect(),
+            gateway_server_address: text(g.gateway_server_address),
             stats: None,
         }
     }
 }
+
+/// Frequency plans kept per gateway (one is usual).
+const MAX_FREQUENCY_PLANS: usize = 8;
 
 /// Answer of `POST /gs/gateways/connection/stats`; `entries` may be missing.
 #[derive(Debug, Default, Deserialize)]
@@ -68,41 +86,71 @@ pub struct BatchStats {
     pub entries: HashMap<String, ApiStats>,
 }
 
-/// `GatewayConnectionStats`.
+/// `GatewayConnectionStats`. A scalar whose value does not parse is kept as
+/// [`Field::Invalid`] rather than failing the whole answer: one bad counter
+/// of one gateway drops that field of that gateway only.
 #[derive(Debug, Default, Deserialize)]
 pub struct ApiStats {
     #[serde(default, deserialize_with = "timestamp")]
-    connected_at: Option<UnixSeconds>,
+    connected_at: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "timestamp")]
-    disconnected_at: Option<UnixSeconds>,
+    disconnected_at: Field<UnixSeconds>,
     #[serde(default)]
     protocol: Option<String>,
     #[serde(default, deserialize_with = "timestamp")]
-    last_status_received_at: Option<UnixSeconds>,
+    last_status_received_at: Field<UnixSeconds>,
     #[serde(default)]
     last_status: Option<ApiStatus>,
     #[serde(default, deserialize_with = "timestamp")]
-    last_uplink_received_at: Option<UnixSeconds>,
+    last_uplink_received_at: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "uint64")]
-    uplink_count: u64,
+    uplink_count: Field<u64>,
     #[serde(default, deserialize_with = "timestamp")]
-    last_downlink_received_at: Option<UnixSeconds>,
+    last_downlink_received_at: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "uint64")]
-    downlink_count: u64,
+    downlink_count: Field<u64>,
     #[serde(default, deserialize_with = "timestamp")]
-    last_tx_acknowledgment_received_at: Option<UnixSeconds>,
+    last_tx_acknowledgment_received_at: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "uint64")]
-    tx_acknowledgment_count: u64,
+    tx_acknowledgment_count: Field<u64>,
     #[serde(default)]
     round_trip_times: Option<ApiRoundTrip>,
-    #[serde(default, deserialize_with = "null_default")]
-    sub_bands: Vec<ApiSubBand>,
+    #[serde(default, deserialize_with = "sub_bands")]
+    sub_bands: Capped<Vec<ApiSubBand>>,
+}
+
+/// A scalar as sent: absent (or `null`), a value that parses, or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    /// Omitted or `null` (proto3: the zero value).
+    #[default]
+    Absent,
+    /// A value that parses.
+    Valid(T),
+    /// A value that does not parse.
+    Invalid,
+}
+
+/// A list or map read up to a bound; the rest is skipped and counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    items: T,
+    dropped: u64,
+}
+
+impl<T: Default> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            items: T::default(),
+            dropped: 0,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct ApiStatus {
-    #[serde(default, deserialize_with = "float_map")]
-    metrics: BTreeMap<String, f64>,
+    #[serde(default, deserialize_with = "status_metrics")]
+    metrics: Capped<BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,51 +162,207 @@ struct ApiRoundTrip {
     #[serde(default, deserialize_with = "duration")]
     median: Option<f64>,
     #[serde(default, deserialize_with = "uint64")]
-    count: u64,
+    count: Field<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct ApiSubBand {
     #[serde(default, deserialize_with = "uint64")]
-    min_frequency: u64,
+    min_frequency: Field<u64>,
     #[serde(default, deserialize_with = "uint64")]
-    max_frequency: u64,
+    max_frequency: Field<u64>,
     #[serde(default, deserialize_with = "float")]
     downlink_utilization_limit: f64,
     #[serde(default, deserialize_with = "float")]
     downlink_utilization: f64,
 }
 
-impl From<ApiStats> for ConnectionStats {
-    fn from(s: ApiStats) -> ConnectionStats {
-        ConnectionStats {
-            connected_at: s.connected_at,
-            disconnected_at: s.disconnected_at,
-            protocol: s.protocol.filter(|p| !p.is_empty()),
-            last_status_received_at: s.last_status_received_at,
-            status_metrics: s.last_status.map(|st| st.metrics).unwrap_or_default(),
-            last_uplink_received_at: s.last_uplink_received_at,
-            uplink_count: s.uplink_count,
-            last_downlink_received_at: s.last_downlink_received_at,
-            downlink_count: s.downlink_count,
-            last_tx_acknowledgment_received_at: s.last_tx_acknowledgment_received_at,
-            tx_acknowledgment_count: s.tx_acknowledgment_count,
-            round_trip: s.round_trip_times.map(|r| RoundTrip {
+impl ApiStats {
+    /// The model's stats, and what was dropped on the way: invalid fields,
+    /// sub-bands and status metrics past their bounds, repeated sub-bands.
+    pub fn into_model(self) -> (ConnectionStats, Dropped) {
+        let mut invalid: Vec<&'static str> = Vec::new();
+        let mut dropped = Dropped::default();
+        let mut ts = |f: Field<UnixSeconds>, name: &'static str| match f {
+            Field::Valid(v) => Some(v),
+            Field::Absent => None,
+            Field::Invalid => {
+                invalid.push(name);
+                None
+            }
+        };
+        let connected_at = ts(self.connected_at, "connected_at");
+        let disconnected_at = ts(self.disconnected_at, "disconnected_at");
+        let last_status_received_at = ts(self.last_status_received_at, "last_status_received_at");
+        let last_uplink_received_at = ts(self.last_uplink_received_at, "last_uplink_received_at");
+        let last_downlink_received_at =
+            ts(self.last_downlink_received_at, "last_downlink_received_at");
+        let last_tx_acknowledgment_received_at = ts(
+            self.last_tx_acknowledgment_received_at,
+            "last_tx_acknowledgment_received_at",
+        );
+        let mut count = |f: Field<u64>, name: &'static str| match f {
+            Field::Valid(v) => Some(v),
+            Field::Absent => Some(0),
+            Field::Invalid => {
+                invalid.push(name);
+                None
+            }
+        };
+        let uplink_count = count(self.uplink_count, "uplink_count");
+        let downlink_count = count(self.downlink_count, "downlink_count");
+        let tx_acknowledgment_count =
+            count(self.tx_acknowledgment_count, "tx_acknowledgment_count");
+        let round_trip = self.round_trip_times.and_then(|r| {
+            count(r.count, "round_trip_times").map(|n| RoundTrip {
                 min: r.min.unwrap_or(0.0),
                 median: r.median.unwrap_or(0.0),
                 max: r.max.unwrap_or(0.0),
-                count: r.count,
-            }),
-            sub_bands: s
-                .sub_bands
-                .into_iter()
-                .map(|b| SubBand {
-                    min_frequency: b.min_frequency,
-                    max_frequency: b.max_frequency,
-                    downlink_utilization_limit: b.downlink_utilization_limit,
-                    downlink_utilization: b.downlink_utilization,
-                })
-                .collect(),
+                count: n,
+            })
+        });
+        let mut sub_bands: Vec<SubBand> = Vec::with_capacity(self.sub_bands.items.len());
+        dropped.sub_band += self.sub_bands.dropped;
+        for b in self.sub_bands.items {
+            let (lo, hi) = match (b.min_frequency, b.max_frequency) {
+                (Field::Invalid, _) | (_, Field::Invalid) => {
+                    dropped.invalid_field += 1;
+                    continue;
+                }
+                (lo, hi) => (freq(lo), freq(hi)),
+            };
+            // One series per sub-band: a repeated (min, max) is dropped.
+            if sub_bands
+                .iter()
+                .any(|s| s.min_frequency == lo && s.max_frequency == hi)
+            {
+                dropped.sub_band += 1;
+                continue;
+            }
+            sub_bands.push(SubBand {
+                min_frequency: lo,
+                max_frequency: hi,
+                downlink_utilization_limit: b.downlink_utilization_limit,
+                downlink_utilization: b.downlink_utilization,
+            });
+        }
+        let status_metrics = match self.last_status {
+            Some(st) => {
+                dropped.status_metric += st.metrics.dropped;
+                st.metrics.items
+            }
+            None => BTreeMap::new(),
+        };
+        dropped.invalid_field += invalid.len() as u64;
+        let stats = ConnectionStats {
+            connected_at,
+            disconnected_at,
+            protocol: self
+                .protocol
+                .filter(|p| !p.is_empty())
+                .map(|p| crate::sanitize::upstream(&p)),
+            last_status_received_at,
+            status_metrics,
+            last_uplink_received_at,
+            uplink_count,
+            last_downlink_received_at,
+            downlink_count,
+            last_tx_acknowledgment_received_at,
+            tx_acknowledgment_count,
+            round_trip,
+            sub_bands,
+            invalid,
+        };
+        (stats, dropped)
+    }
+}
+
+/// A frequency: omitted is 0.
+fn freq(f: Field<u64>) -> u64 {
+    match f {
+        Field::Valid(v) => v,
+        _ => 0,
+    }
+}
+
+impl From<ApiStats> for ConnectionStats {
+    fn from(s: ApiStats) -> ConnectionStats {
+        s.into_model().0
+    }
+}
+
+/// `GET /auth_info`, the part that names who owns the key.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApiAuthInfo {
+    /// Present for API keys.
+    #[serde(default)]
+    pub api_key: Option<ApiKeyInfo>,
+}
+
+/// `auth_info.api_key`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApiKeyInfo {
+    /// The entity the key belongs to.
+    #[serde(default)]
+    pub entity_ids: Option<EntityIds>,
+}
+
+/// `EntityIdentifiers`: one of these is set.
+#[derive(Debug, Default, Deserialize)]
+pub struct EntityIds {
+    /// A user's key.
+    #[serde(default)]
+    pub user_ids: Option<IdOf<UserId>>,
+    /// An organization's key.
+    #[serde(default)]
+    pub organization_ids: Option<IdOf<OrganizationId>>,
+    /// A gateway's key.
+    #[serde(default)]
+    pub gateway_ids: Option<IdOf<GatewayId>>,
+}
+
+/// `{"<kind>_id": "..."}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct IdOf<T> {
+    #[serde(flatten)]
+    id: T,
+}
+
+/// `user_id`.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserId {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// `organization_id`.
+#[derive(Debug, Default, Deserialize)]
+pub struct OrganizationId {
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+/// `gateway_id`.
+#[derive(Debug, Default, Deserialize)]
+pub struct GatewayId {
+    #[serde(default)]
+    gateway_id: Option<String>,
+}
+
+impl From<ApiAuthInfo> for AuthInfo {
+    fn from(a: ApiAuthInfo) -> AuthInfo {
+        let Some(ids) = a.api_key.and_then(|k| k.entity_ids) else {
+            return AuthInfo::Unknown;
+        };
+        let clean = |s: String| crate::sanitize::upstream(&s);
+        if let Some(id) = ids.user_ids.and_then(|i| i.id.user_id) {
+            AuthInfo::User(clean(id))
+        } else if let Some(id) = ids.organization_ids.and_then(|i| i.id.organization_id) {
+            AuthInfo::Organization(clean(id))
+        } else if let Some(id) = ids.gateway_ids.and_then(|i| i.id.gateway_id) {
+            AuthInfo::Gateway(clean(id))
+        } else {
+            AuthInfo::Unknown
         }
     }
 }
@@ -237,10 +441,22 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UnixSeconds>, D::Error> {
-    Ok(match Option::<Scalar>::deserialize(d)? {
-        Some(Scalar::Str(s)) => parse_timestamp(&s),
-        _ => None,
+/// Any JSON value: a scalar we can read, or something else (skipped).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Scalar(Scalar),
+    Other(de::IgnoredAny),
+}
+
+fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Field<UnixSeconds>, D::Error> {
+    Ok(match Option::<Loose>::deserialize(d)? {
+        None => Field::Absent,
+        Some(Loose::Scalar(Scalar::Str(s))) => match parse_timestamp(&s) {
+            Some(t) => Field::Valid(t),
+            None => Field::Invalid,
+        },
+        Some(_) => Field::Invalid,
     })
 }
 
@@ -253,18 +469,16 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     })
 }
 
-fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    match Option::<Scalar>::deserialize(d)? {
-        None => Ok(0),
-        Some(Scalar::U64(u)) => Ok(u),
-        Some(Scalar::Str(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| de::Error::custom(format!("invalid uint64 string {s:?}"))),
-        Some(Scalar::I64(i)) => Err(de::Error::custom(format!("negative uint64 {i}"))),
-        Some(Scalar::F64(f)) => Err(de::Error::custom(format!("fractional uint64 {f}"))),
-        Some(Scalar::Bool(_)) => Err(de::Error::custom("boolean where uint64 belongs")),
-    }
+fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<Field<u64>, D::Error> {
+    Ok(match Option::<Loose>::deserialize(d)? {
+        None => Field::Absent,
+        Some(Loose::Scalar(Scalar::U64(u))) => Field::Valid(u),
+        Some(Loose::Scalar(Scalar::Str(s))) => match s.trim().parse() {
+            Ok(u) => Field::Valid(u),
+            Err(_) => Field::Invalid,
+        },
+        Some(_) => Field::Invalid,
+    })
 }
 
 fn scalar_f64(v: Scalar) -> f64 {
@@ -286,11 +500,87 @@ fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<Scalar>::deserialize(d)?.map_or(0.0, scalar_f64))
 }
 
-fn float_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
-    let m = Option::<BTreeMap<String, Option<Scalar>>>::deserialize(d)?.unwrap_or_default();
-    Ok(m.into_iter()
-        .map(|(k, v)| (k, v.map_or(0.0, scalar_f64)))
-        .collect())
+/// `last_status.metrics`: at most [`MAX_STATUS_METRICS`] entries with names
+/// of at most [`MAX_STATUS_METRIC_NAME`] bytes; the rest is skipped, counted.
+fn status_metrics<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Capped<BTreeMap<String, f64>>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Capped<BTreeMap<String, f64>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of status metrics")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Capped::<BTreeMap<String, f64>>::default();
+            while let Some(k) = m.next_key::<String>()? {
+                let room = out.items.len() < MAX_STATUS_METRICS || out.items.contains_key(&k);
+                if !room || k.len() > MAX_STATUS_METRIC_NAME {
+                    m.next_value::<de::IgnoredAny>()?;
+                    out.dropped += 1;
+                    continue;
+                }
+                match m.next_value::<Option<Loose>>()? {
+                    None => {
+                        out.items.insert(k, 0.0);
+                    }
+                    Some(Loose::Scalar(v)) => {
+                        out.items.insert(k, scalar_f64(v));
+                    }
+                    Some(Loose::Other(_)) => out.dropped += 1,
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+/// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.
+fn sub_bands<'de, D: Deserializer<'de>>(d: D) -> Result<Capped<Vec<ApiSubBand>>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Capped<Vec<ApiSubBand>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of sub-bands")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+            let mut out = Capped::<Vec<ApiSubBand>>::default();
+            loop {
+                if out.items.len() < MAX_SUB_BANDS {
+                    match s.next_element::<ApiSubBand>()? {
+                        Some(b) => out.items.push(b),
+                        None => break,
+                    }
+                } else {
+                    match s.next_element::<de::IgnoredAny>()? {
+                        Some(_) => out.dropped += 1,
+                        None => break,
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 #[cfg(test)]
@@ -316,8 +606,8 @@ mod tests {
         assert!(s.is_connected());
         assert_eq!(s.connected_at, Some(1_643_634_374.455_833_4));
         assert_eq!(s.protocol.as_deref(), Some("udp"));
-        assert_eq!(s.uplink_count, 9043);
-        assert_eq!(s.downlink_count, 0);
+        assert_eq!(s.uplink_count, Some(9043));
+        assert_eq!(s.downlink_count, Some(0));
         assert_eq!(s.last_downlink_received_at, None);
         assert_eq!(s.status_metrics.len(), 6);
         assert_eq!(s.status_metrics["rxok"], 0.0);
@@ -330,8 +620,8 @@ mod tests {
     fn basicstation_fixture_with_u64_max() {
         let s = stats("stats-basicstation.json");
         assert_eq!(s.protocol.as_deref(), Some("ws"));
-        assert_eq!(s.uplink_count, 2605);
-        assert_eq!(s.downlink_count, 5);
+        assert_eq!(s.uplink_count, Some(2605));
+        assert_eq!(s.downlink_count, Some(5));
         assert_eq!(s.sub_bands.len(), 1);
         assert_eq!(s.sub_bands[0].min_frequency, 0);
         assert_eq!(s.sub_bands[0].max_frequency, u64::MAX);
@@ -416,8 +706,8 @@ mod tests {
         )
         .unwrap()
         .into();
-        assert_eq!(s.uplink_count, 12);
-        assert_eq!(s.downlink_count, 0);
+        assert_eq!(s.uplink_count, Some(12));
+        assert_eq!(s.downlink_count, Some(0));
         assert!(!s.is_connected());
         assert!(s.status_metrics["temp"].is_nan());
         assert_eq!(s.status_metrics["rxok"], 7.0);
@@ -425,10 +715,78 @@ mod tests {
     }
 
     #[test]
-    fn bad_uint64_is_an_error() {
-        assert!(serde_json::from_str::<ApiStats>(r#"{"uplink_count": "lots"}"#).is_err());
-        assert!(serde_json::from_str::<ApiStats>(r#"{"uplink_count": -1}"#).is_err());
+    fn a_bad_counter_drops_that_field_only() {
+        for bad in [r#""lots""#, "-1", "1.5", "true", "{}", "[1]"] {
+            let json = format!(r#"{{"uplink_count": {bad}, "downlink_count": "5"}}"#);
+            let (s, dropped) = serde_json::from_str::<ApiStats>(&json)
+                .unwrap()
+                .into_model();
+            assert_eq!(s.uplink_count, None, "{bad}");
+            assert_eq!(s.downlink_count, Some(5), "{bad}");
+            assert_eq!(s.invalid, vec!["uplink_count"]);
+            assert_eq!(dropped.invalid_field, 1);
+        }
+        // Structure is still strict.
         assert!(serde_json::from_str::<ApiStats>(r#"{"sub_bands": {}}"#).is_err());
+    }
+
+    #[test]
+    fn an_unparseable_connected_at_still_means_connected() {
+        let (s, dropped) = serde_json::from_str::<ApiStats>(r#"{"connected_at": "yesterday"}"#)
+            .unwrap()
+            .into_model();
+        assert!(s.is_connected());
+        assert_eq!(s.connected_at, None);
+        assert_eq!(dropped.invalid_field, 1);
+        let (s, _) = serde_json::from_str::<ApiStats>(
+            r#"{"connected_at": "2022-02-12T10:30:47Z", "disconnected_at": 7}"#,
+        )
+        .unwrap()
+        .into_model();
+        assert!(!s.is_connected());
+    }
+
+    #[test]
+    fn sub_bands_are_bounded_and_deduplicated() {
+        let band = r#"{"min_frequency":"1","max_frequency":"2","downlink_utilization":0.5}"#;
+        let json = format!(r#"{{"sub_bands": [{}]}}"#, vec![band; 1500].join(","));
+        let (s, dropped) = serde_json::from_str::<ApiStats>(&json)
+            .unwrap()
+            .into_model();
+        assert_eq!(s.sub_bands.len(), 1);
+        assert_eq!(dropped.sub_band, 1499);
+        let many: Vec<String> = (0..1500)
+            .map(|i| format!(r#"{{"min_frequency":"{i}","max_frequency":"{}"}}"#, i + 1))
+            .collect();
+        let json = format!(r#"{{"sub_bands": [{}]}}"#, many.join(","));
+        let (s, dropped) = serde_json::from_str::<ApiStats>(&json)
+            .unwrap()
+            .into_model();
+        assert_eq!(s.sub_bands.len(), MAX_SUB_BANDS);
+        assert_eq!(dropped.sub_band, 1500 - MAX_SUB_BANDS as u64);
+    }
+
+    #[test]
+    fn status_metrics_are_bounded() {
+        let mut m: Vec<String> = (0..500).map(|i| format!(r#""m{i}": {i}"#)).collect();
+        m.push(format!(r#""{}": 1"#, "x".repeat(1000)));
+        let json = format!(r#"{{"last_status": {{"metrics": {{{}}}}}}}"#, m.join(","));
+        let (s, dropped) = serde_json::from_str::<ApiStats>(&json)
+            .unwrap()
+            .into_model();
+        assert_eq!(s.status_metrics.len(), MAX_STATUS_METRICS);
+        assert_eq!(dropped.status_metric, 501 - MAX_STATUS_METRICS as u64);
+    }
+
+    #[test]
+    fn auth_info_names_the_owner() {
+        let a: ApiAuthInfo = serde_json::from_str(
+            r#"{"api_key":{"api_key":{"id":"K"},"entity_ids":{"organization_ids":{"organization_id":"acme"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(AuthInfo::from(a), AuthInfo::Organization("acme".into()));
+        let a: ApiAuthInfo = serde_json::from_str(r#"{"universal_rights":{}}"#).unwrap();
+        assert_eq!(AuthInfo::from(a).to_string(), "owner unknown");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub fn config(api_url: &str) -> Config {
         api_key_source: "test".into(),
         cache_ttl: Duration::from_secs(3600),
         request_timeout: Duration::from_secs(5),
+        refresh_timeout: Duration::from_secs(8),
+        max_gateways: 10_000,
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
