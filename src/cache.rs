@@ -420,3 +420,22 @@ impl Cache {
         entry
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scrape_timeout_header_is_read_defensively() {
+        let secs = |h: &str| scrape_wait(Some(h)).map(|d| d.as_secs_f64());
+        assert_eq!(secs("10"), Some(9.5));
+        assert_eq!(secs(" 2.5 "), Some(2.0));
+        assert_eq!(secs("0.4"), Some(0.2));
+        assert_eq!(secs("1e308"), Some(3599.5));
+        assert_eq!(secs("inf"), None);
+        for bad in ["NaN", "-1", "0", "", "ten", "-0"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+        assert_eq!(scrape_wait(None), None);
+    }
+}
