@@ -8,10 +8,11 @@
 //!
 //! # Layout
 //! - [`config`]: figment layering (defaults < config.toml < env < flags),
-//!   validation, the secret [`config::ApiKey`] and where it is read from.
+//!   validation, and where the key is read from.
 //! - [`cli`]: the command-line flags.
 //! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
-//! - [`model`]: the [`model::Snapshot`] of one refresh; plain data.
+//! - [`model`]: the [`model::Snapshot`] of one refresh, the secret
+//!   [`model::ApiKey`], the [`model::Scope`]; plain data.
 //! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer and the
 //!   per-gateway family table.
 //! - [`self_metrics`]: the exporter's own counters and the request observer.

@@ -8,7 +8,16 @@
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
 //! typed [`Error`].
 
+mod auth_info;
+mod error;
+mod lenient;
 pub mod types;
+mod urls;
+
+pub use error::Error;
+use error::{error_chain, status_error, too_large};
+pub use urls::stats_base;
+use urls::{join, redact_url};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,12 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use url::Url;
 
-use crate::model::{valid_tts_id, ApiKey, AuthInfo, Dropped, Failure, FailureKind, Gateway, Scope};
+use crate::model::{valid_tts_id, ApiKey, AuthInfo, Dropped, Gateway, Scope};
 use crate::sanitize;
-use types::{ApiAuthInfo, ApiError, ApiStats, BatchStats, GatewaysPage};
+use types::{ApiAuthInfo, ApiStats, BatchStats, GatewaysPage};
 
 /// Gateways per list page (the API's maximum).
 pub const PAGE_LIMIT: usize = 1000;
@@ -80,186 +89,6 @@ impl Endpoint {
             Endpoint::BatchStats => "batch_stats",
             Endpoint::GatewayStats => "gateway_stats",
             Endpoint::AuthInfo => "auth_info",
-        }
-    }
-}
-
-/// A failed API call. Messages are one line, name the endpoint, carry the
-/// TTS error name and correlation ID, and never the key.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No HTTP answer: connection refused, DNS, TLS, reset.
-    #[error("cannot reach the API at {url} ({endpoint}): {detail}")]
-    Unreachable {
-        /// Which route.
-        endpoint: &'static str,
-        /// The base URL (no secrets).
-        url: String,
-        /// The transport error.
-        detail: String,
-    },
-    /// The request ran past `request_timeout`.
-    #[error("the API did not answer {endpoint} within {}s; check the network or raise request_timeout", .after.as_secs_f64())]
-    Timeout {
-        /// Which route.
-        endpoint: &'static str,
-        /// The configured timeout.
-        after: Duration,
-    },
-    /// An HTTP error status.
-    #[error("{}", status_message(.endpoint, *.status, .name.as_deref(), .correlation_id.as_deref(), *.retry_after))]
-    Status {
-        /// Which route.
-        endpoint: &'static str,
-        /// The HTTP status.
-        status: u16,
-        /// The TTS error name, e.g. `api_key_not_found`.
-        name: Option<String>,
-        /// The correlation ID TTN support asks for.
-        correlation_id: Option<String>,
-        /// `X-Rate-Limit-Retry` on a 429.
-        retry_after: Option<Duration>,
-    },
-    /// A body that is not what the API documents.
-    #[error("unexpected answer from {endpoint}: {detail}")]
-    BadResponse {
-        /// Which route.
-        endpoint: &'static str,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The refresh passed a bound (gateways or bytes); it stopped reading.
-    #[error("{what}; the refresh stopped reading ({endpoint})")]
-    Limit {
-        /// Which route was being read.
-        endpoint: &'static str,
-        /// Which bound, with its number.
-        what: String,
-    },
-    /// A request about one gateway failed.
-    #[error("gateway {gateway_id}: {source}")]
-    Gateway {
-        /// The gateway asked about.
-        gateway_id: String,
-        /// What went wrong.
-        source: Box<Error>,
-    },
-}
-
-fn status_message(
-    endpoint: &str,
-    status: u16,
-    name: Option<&str>,
-    correlation_id: Option<&str>,
-    retry_after: Option<Duration>,
-) -> String {
-    let what = match status {
-        401 => {
-            "the API rejected the key; check that it is a valid, unexpired API key of this cluster"
-                .to_owned()
-        }
-        403 => {
-            "the key lacks rights; give it \"View gateway status\" and \"List gateways\"".to_owned()
-        }
-        429 => match retry_after {
-            Some(d) => format!("rate limited by the API; backing off for {}s", d.as_secs()),
-            None => "rate limited by the API; backing off".to_owned(),
-        },
-        500..=599 => "the API had a server error; it will be retried on a later scrape".to_owned(),
-        300..=399 => {
-            "the API answered with a redirect, which is never followed (the key would go along); set api_url to the final address".to_owned()
-        }
-        _ => "the API refused the request".to_owned(),
-    };
-    let mut s = format!("{endpoint} answered HTTP {status}");
-    if let Some(n) = name {
-        s.push_str(&format!(" {n}"));
-    }
-    s.push_str(&format!(": {what}"));
-    if let Some(c) = correlation_id {
-        s.push_str(&format!(" (correlation id {c})"));
-    }
-    s
-}
-
-impl Error {
-    /// The kind of failure, for the `reason` label.
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            Error::Gateway { source, .. } => source.kind(),
-            Error::Unreachable { .. } => FailureKind::Unreachable,
-            Error::Timeout { .. } => FailureKind::Timeout,
-            Error::BadResponse { .. } => FailureKind::BadResponse,
-            Error::Limit { .. } => FailureKind::Limit,
-            Error::Status { status, .. } => match status {
-                401 => FailureKind::Unauthorized,
-                403 => FailureKind::Forbidden,
-                429 => FailureKind::RateLimited,
-                500..=599 => FailureKind::ServerError,
-                _ => FailureKind::ClientError,
-            },
-        }
-    }
-
-    /// How long the API asked us to wait (429 `X-Rate-Limit-Retry`).
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::Status { retry_after, .. } => *retry_after,
-            Error::Gateway { source, .. } => source.retry_after(),
-            _ => None,
-        }
-    }
-
-    fn status(&self) -> Option<u16> {
-        match self {
-            Error::Status { status, .. } => Some(*status),
-            Error::Gateway { source, .. } => source.status(),
-            _ => None,
-        }
-    }
-
-    /// The API route that failed.
-    pub fn endpoint(&self) -> &'static str {
-        match self {
-            Error::Unreachable { endpoint, .. }
-            | Error::Timeout { endpoint, .. }
-            | Error::Status { endpoint, .. }
-            | Error::BadResponse { endpoint, .. }
-            | Error::Limit { endpoint, .. } => endpoint,
-            Error::Gateway { source, .. } => source.endpoint(),
-        }
-    }
-
-    /// The TTS correlation ID, when the API sent one.
-    pub fn correlation_id(&self) -> Option<&str> {
-        match self {
-            Error::Status { correlation_id, .. } => correlation_id.as_deref(),
-            Error::Gateway { source, .. } => source.correlation_id(),
-            _ => None,
-        }
-    }
-
-    /// The gateway the failed request was about, if any.
-    pub fn gateway_id(&self) -> Option<&str> {
-        match self {
-            Error::Gateway { gateway_id, .. } => Some(gateway_id),
-            _ => None,
-        }
-    }
-}
-
-impl From<&Error> for Failure {
-    /// The domain's view of a failed refresh. Upstream text is already
-    /// sanitised piecewise; the whole message is made one line and capped
-    /// once more here, where it enters the domain.
-    fn from(e: &Error) -> Failure {
-        Failure {
-            kind: e.kind(),
-            message: sanitize::one_line(&e.to_string(), sanitize::MAX_MESSAGE_CHARS),
-            retry_after: e.retry_after(),
-            endpoint: Some(e.endpoint()),
-            correlation_id: e.correlation_id().map(sanitize::upstream),
-            gateway_id: e.gateway_id().map(sanitize::upstream),
         }
     }
 }
@@ -706,160 +535,9 @@ impl Client {
     }
 }
 
-fn too_large(endpoint: &'static str) -> Error {
-    Error::BadResponse {
-        endpoint,
-        detail: format!("body larger than {MAX_BODY_BYTES} bytes"),
-    }
-}
-
-fn status_error(
-    endpoint: &'static str,
-    status: StatusCode,
-    body: &[u8],
-    retry: Option<Duration>,
-) -> Error {
-    let api: ApiError = serde_json::from_slice(body).unwrap_or_default();
-    Error::Status {
-        endpoint,
-        status: status.as_u16(),
-        name: api.name().map(|n| sanitize::upstream(&n)),
-        correlation_id: api.correlation_id().map(|c| sanitize::upstream(&c)),
-        retry_after: if status == StatusCode::TOO_MANY_REQUESTS {
-            retry
-        } else {
-            None
-        },
-    }
-}
-
 fn decode<T: serde::de::DeserializeOwned>(endpoint: Endpoint, body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::BadResponse {
         endpoint: endpoint.as_str(),
         detail: format!("invalid JSON ({})", sanitize::upstream(&e.to_string())),
     })
-}
-
-/// The innermost causes of a transport error, one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = c.source();
-    }
-    sanitize::one_line(&parts.join(": "), sanitize::MAX_MESSAGE_CHARS)
-}
-
-fn redact_url(u: &Url) -> String {
-    let mut u = u.clone();
-    u.set_query(None);
-    let _ = u.set_password(None);
-    let _ = u.set_username("");
-    u.to_string()
-}
-
-/// `<base>/api/v3/<path>?<query>`.
-fn join(base: &Url, path: &str, query: &[(&str, &str)]) -> Url {
-    let mut u = base.clone();
-    let prefix = base.path().trim_end_matches('/');
-    u.set_path(&format!("{prefix}/api/v3/{path}"));
-    if query.is_empty() {
-        u.set_query(None);
-    } else {
-        u.query_pairs_mut().clear().extend_pairs(query);
-    }
-    u
-}
-
-/// Which base URL serves a gateway's stats. On The Things Network and The
-/// Things Industries cloud, Gateway Servers are regional: a gateway whose
-/// `gateway_server_address` names another cluster of the same cloud is
-/// asked there. Anywhere else (self-hosted, tests) everything goes to `api`.
-pub fn stats_base(api: &Url, gateway_server_address: Option<&str>) -> Url {
-    const CLOUDS: [&str; 2] = [".cloud.thethings.network", ".cloud.thethings.industries"];
-    let Some(api_host) = api.host_str() else {
-        return api.clone();
-    };
-    let Some(addr) = gateway_server_address else {
-        return api.clone();
-    };
-    // The address may carry a scheme or a port: keep the host.
-    let addr = addr.split("://").last().unwrap_or(addr);
-    let host = addr
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let same_cloud = CLOUDS
-        .iter()
-        .any(|c| api_host.ends_with(c) && host.ends_with(c));
-    if host.is_empty() || host == api_host || !same_cloud || api.scheme() != "https" {
-        return api.clone();
-    }
-    let mut u = api.clone();
-    if u.set_host(Some(&host)).is_err() {
-        return api.clone();
-    }
-    let _ = u.set_port(None);
-    u
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_builds_api_paths() {
-        let b = Url::parse("http://127.0.0.1:1885/").unwrap();
-        assert_eq!(
-            join(&b, "gateways", &[("limit", "1000"), ("page", "2")]).as_str(),
-            "http://127.0.0.1:1885/api/v3/gateways?limit=1000&page=2"
-        );
-        let b = Url::parse("https://tts.example/prefix").unwrap();
-        assert_eq!(
-            join(&b, "gs/gateways/gw-1/connection/stats", &[]).as_str(),
-            "https://tts.example/prefix/api/v3/gs/gateways/gw-1/connection/stats"
-        );
-    }
-
-    #[test]
-    fn stats_go_to_the_gateways_cluster_on_the_cloud_only() {
-        let eu1 = Url::parse("https://eu1.cloud.thethings.network").unwrap();
-        assert_eq!(
-            stats_base(&eu1, Some("nam1.cloud.thethings.network")).as_str(),
-            "https://nam1.cloud.thethings.network/"
-        );
-        assert_eq!(
-            stats_base(&eu1, Some("au1.cloud.thethings.network:1700")).as_str(),
-            "https://au1.cloud.thethings.network/"
-        );
-        assert_eq!(stats_base(&eu1, Some("eu1.cloud.thethings.network")), eu1);
-        assert_eq!(stats_base(&eu1, None), eu1);
-        assert_eq!(stats_base(&eu1, Some("evil.example.com")), eu1);
-        let own = Url::parse("http://127.0.0.1:1885").unwrap();
-        assert_eq!(stats_base(&own, Some("eu1.cloud.thethings.network")), own);
-    }
-
-    #[test]
-    fn status_errors_carry_name_and_correlation_id() {
-        let body = br#"{"code":16,"message":"error:pkg/auth:api_key_not_found (API key not found)","details":[{"name":"api_key_not_found","correlation_id":"abc123"}]}"#;
-        let e = status_error("list_gateways", StatusCode::UNAUTHORIZED, body, None);
-        let msg = e.to_string();
-        assert!(msg.contains("HTTP 401 api_key_not_found"), "{msg}");
-        assert!(msg.contains("correlation id abc123"), "{msg}");
-        assert_eq!(e.kind(), FailureKind::Unauthorized);
-        let e = status_error(
-            "batch_stats",
-            StatusCode::TOO_MANY_REQUESTS,
-            b"not json",
-            Some(Duration::from_secs(7)),
-        );
-        assert_eq!(e.kind(), FailureKind::RateLimited);
-        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-        assert!(e.to_string().contains("backing off for 7s"));
-    }
 }

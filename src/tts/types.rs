@@ -4,17 +4,19 @@
 //!
 //! Structure is parsed strictly (a list where an object belongs is an error);
 //! scalar values are read leniently (a number where a string belongs, `null`,
-//! `"NaN"`), because the server's encoders differ between versions.
+//! `"NaN"`), because the server's encoders differ between versions; a scalar
+//! that does not parse drops that one field of that one gateway
+//! ([`super::lenient`]). Lists and maps are read up to their bounds.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::model::{
-    AuthInfo, ConnectionStats, Dropped, Gateway, RoundTrip, SubBand, UnixSeconds,
-    MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
-};
+pub use super::auth_info::ApiAuthInfo;
+use super::lenient::{duration, float, null_default, status_metrics, sub_bands, timestamp, uint64};
+pub use super::lenient::{parse_duration, parse_timestamp, Capped, Field};
+
+use crate::model::{ConnectionStats, Dropped, Gateway, RoundTrip, SubBand, UnixSeconds};
 
 /// One page of `GET /gateways`; a page past the end is `{}`.
 #[derive(Debug, Default, Deserialize)]
@@ -117,34 +119,6 @@ pub struct ApiStats {
     round_trip_times: Option<ApiRoundTrip>,
     #[serde(default, deserialize_with = "sub_bands")]
     sub_bands: Capped<Vec<ApiSubBand>>,
-}
-
-/// A scalar as sent: absent (or `null`), a value that parses, or not.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub enum Field<T> {
-    /// Omitted or `null` (proto3: the zero value).
-    #[default]
-    Absent,
-    /// A value that parses.
-    Valid(T),
-    /// A value that does not parse.
-    Invalid,
-}
-
-/// A list or map read up to a bound; the rest is skipped and counted.
-#[derive(Debug)]
-pub struct Capped<T> {
-    items: T,
-    dropped: u64,
-}
-
-impl<T: Default> Default for Capped<T> {
-    fn default() -> Self {
-        Capped {
-            items: T::default(),
-            dropped: 0,
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,82 +265,6 @@ impl From<ApiStats> for ConnectionStats {
     }
 }
 
-/// `GET /auth_info`, the part that names who owns the key.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiAuthInfo {
-    /// Present for API keys.
-    #[serde(default)]
-    pub api_key: Option<ApiKeyInfo>,
-}
-
-/// `auth_info.api_key`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiKeyInfo {
-    /// The entity the key belongs to.
-    #[serde(default)]
-    pub entity_ids: Option<EntityIds>,
-}
-
-/// `EntityIdentifiers`: one of these is set.
-#[derive(Debug, Default, Deserialize)]
-pub struct EntityIds {
-    /// A user's key.
-    #[serde(default)]
-    pub user_ids: Option<IdOf<UserId>>,
-    /// An organization's key.
-    #[serde(default)]
-    pub organization_ids: Option<IdOf<OrganizationId>>,
-    /// A gateway's key.
-    #[serde(default)]
-    pub gateway_ids: Option<IdOf<GatewayId>>,
-}
-
-/// `{"<kind>_id": "..."}`.
-#[derive(Debug, Default, Deserialize)]
-pub struct IdOf<T> {
-    #[serde(flatten)]
-    id: T,
-}
-
-/// `user_id`.
-#[derive(Debug, Default, Deserialize)]
-pub struct UserId {
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-/// `organization_id`.
-#[derive(Debug, Default, Deserialize)]
-pub struct OrganizationId {
-    #[serde(default)]
-    organization_id: Option<String>,
-}
-
-/// `gateway_id`.
-#[derive(Debug, Default, Deserialize)]
-pub struct GatewayId {
-    #[serde(default)]
-    gateway_id: Option<String>,
-}
-
-impl From<ApiAuthInfo> for AuthInfo {
-    fn from(a: ApiAuthInfo) -> AuthInfo {
-        let Some(ids) = a.api_key.and_then(|k| k.entity_ids) else {
-            return AuthInfo::Unknown;
-        };
-        let clean = |s: String| crate::sanitize::upstream(&s);
-        if let Some(id) = ids.user_ids.and_then(|i| i.id.user_id) {
-            AuthInfo::User(clean(id))
-        } else if let Some(id) = ids.organization_ids.and_then(|i| i.id.organization_id) {
-            AuthInfo::Organization(clean(id))
-        } else if let Some(id) = ids.gateway_ids.and_then(|i| i.id.gateway_id) {
-            AuthInfo::Gateway(clean(id))
-        } else {
-            AuthInfo::Unknown
-        }
-    }
-}
-
 /// The API's error body.
 #[derive(Debug, Default, Deserialize)]
 pub struct ApiError {
@@ -411,181 +309,10 @@ impl ApiError {
     }
 }
 
-/// Parse an RFC 3339 timestamp into Unix seconds.
-pub fn parse_timestamp(s: &str) -> Option<UnixSeconds> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(t.unix_timestamp() as f64 + f64::from(t.nanosecond()) / 1e9)
-}
-
-/// Parse a proto3 JSON duration (`"0.018661971s"`, `"3s"`) into seconds.
-pub fn parse_duration(s: &str) -> Option<f64> {
-    let v: f64 = s.strip_suffix('s')?.parse().ok()?;
-    v.is_finite().then_some(v)
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Str(String),
-    U64(u64),
-    I64(i64),
-    F64(f64),
-    Bool(bool),
-}
-
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Any JSON value: a scalar we can read, or something else (skipped).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Loose {
-    Scalar(Scalar),
-    Other(de::IgnoredAny),
-}
-
-fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Field<UnixSeconds>, D::Error> {
-    Ok(match Option::<Loose>::deserialize(d)? {
-        None => Field::Absent,
-        Some(Loose::Scalar(Scalar::Str(s))) => match parse_timestamp(&s) {
-            Some(t) => Field::Valid(t),
-            None => Field::Invalid,
-        },
-        Some(_) => Field::Invalid,
-    })
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Option::<Scalar>::deserialize(d)? {
-        Some(Scalar::Str(s)) => parse_duration(&s),
-        Some(Scalar::F64(f)) if f.is_finite() => Some(f),
-        Some(Scalar::U64(u)) => Some(u as f64),
-        _ => None,
-    })
-}
-
-fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<Field<u64>, D::Error> {
-    Ok(match Option::<Loose>::deserialize(d)? {
-        None => Field::Absent,
-        Some(Loose::Scalar(Scalar::U64(u))) => Field::Valid(u),
-        Some(Loose::Scalar(Scalar::Str(s))) => match s.trim().parse() {
-            Ok(u) => Field::Valid(u),
-            Err(_) => Field::Invalid,
-        },
-        Some(_) => Field::Invalid,
-    })
-}
-
-fn scalar_f64(v: Scalar) -> f64 {
-    match v {
-        Scalar::F64(f) => f,
-        Scalar::U64(u) => u as f64,
-        Scalar::I64(i) => i as f64,
-        Scalar::Str(s) => match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            other => other.parse().unwrap_or(f64::NAN),
-        },
-        Scalar::Bool(b) => f64::from(u8::from(b)),
-    }
-}
-
-fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<Scalar>::deserialize(d)?.map_or(0.0, scalar_f64))
-}
-
-/// `last_status.metrics`: at most [`MAX_STATUS_METRICS`] entries with names
-/// of at most [`MAX_STATUS_METRIC_NAME`] bytes; the rest is skipped, counted.
-fn status_metrics<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Capped<BTreeMap<String, f64>>, D::Error> {
-    struct V;
-    impl<'de> de::Visitor<'de> for V {
-        type Value = Capped<BTreeMap<String, f64>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a map of status metrics")
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Capped::default())
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Capped::default())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = Capped::<BTreeMap<String, f64>>::default();
-            while let Some(k) = m.next_key::<String>()? {
-                let room = out.items.len() < MAX_STATUS_METRICS || out.items.contains_key(&k);
-                if !room || k.len() > MAX_STATUS_METRIC_NAME {
-                    m.next_value::<de::IgnoredAny>()?;
-                    out.dropped += 1;
-                    continue;
-                }
-                match m.next_value::<Option<Loose>>()? {
-                    None => {
-                        out.items.insert(k, 0.0);
-                    }
-                    Some(Loose::Scalar(v)) => {
-                        out.items.insert(k, scalar_f64(v));
-                    }
-                    Some(Loose::Other(_)) => out.dropped += 1,
-                }
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_option(V)
-}
-
-/// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.
-fn sub_bands<'de, D: Deserializer<'de>>(d: D) -> Result<Capped<Vec<ApiSubBand>>, D::Error> {
-    struct V;
-    impl<'de> de::Visitor<'de> for V {
-        type Value = Capped<Vec<ApiSubBand>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list of sub-bands")
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Capped::default())
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Capped::default())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(self)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-            let mut out = Capped::<Vec<ApiSubBand>>::default();
-            loop {
-                if out.items.len() < MAX_SUB_BANDS {
-                    match s.next_element::<ApiSubBand>()? {
-                        Some(b) => out.items.push(b),
-                        None => break,
-                    }
-                } else {
-                    match s.next_element::<de::IgnoredAny>()? {
-                        Some(_) => out.dropped += 1,
-                        None => break,
-                    }
-                }
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_option(V)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{MAX_STATUS_METRICS, MAX_SUB_BANDS};
 
     fn fixture(name: &str) -> String {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -776,17 +503,6 @@ mod tests {
             .into_model();
         assert_eq!(s.status_metrics.len(), MAX_STATUS_METRICS);
         assert_eq!(dropped.status_metric, 501 - MAX_STATUS_METRICS as u64);
-    }
-
-    #[test]
-    fn auth_info_names_the_owner() {
-        let a: ApiAuthInfo = serde_json::from_str(
-            r#"{"api_key":{"api_key":{"id":"K"},"entity_ids":{"organization_ids":{"organization_id":"acme"}}}}"#,
-        )
-        .unwrap();
-        assert_eq!(AuthInfo::from(a), AuthInfo::Organization("acme".into()));
-        let a: ApiAuthInfo = serde_json::from_str(r#"{"universal_rights":{}}"#).unwrap();
-        assert_eq!(AuthInfo::from(a).to_string(), "owner unknown");
     }
 
     #[test]

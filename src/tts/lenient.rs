@@ -1,0 +1,219 @@
+//! Lenient readers for the API's scalars (proto3 JSON: uint64 as strings,
+//! durations as `"1.5s"`, RFC 3339 timestamps, `null` for omitted, `"NaN"`)
+//! and bounded readers for its lists and maps. A scalar that does not parse
+//! is [`Field::Invalid`], not an error: the caller drops that one field.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::model::{UnixSeconds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS};
+
+/// A scalar as sent: absent (or `null`), a value that parses, or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    /// Omitted or `null` (proto3: the zero value).
+    #[default]
+    Absent,
+    /// A value that parses.
+    Valid(T),
+    /// A value that does not parse.
+    Invalid,
+}
+
+/// A list or map read up to a bound; the rest is skipped and counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    /// What was kept.
+    pub items: T,
+    /// How many were skipped.
+    pub dropped: u64,
+}
+
+impl<T: Default> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            items: T::default(),
+            dropped: 0,
+        }
+    }
+}
+
+/// Parse an RFC 3339 timestamp into Unix seconds.
+pub fn parse_timestamp(s: &str) -> Option<UnixSeconds> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(t.unix_timestamp() as f64 + f64::from(t.nanosecond()) / 1e9)
+}
+
+/// Parse a proto3 JSON duration (`"0.018661971s"`, `"3s"`) into seconds.
+pub fn parse_duration(s: &str) -> Option<f64> {
+    let v: f64 = s.strip_suffix('s')?.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// A JSON scalar in any of the forms the API uses.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Str(String),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Any JSON value: a scalar we can read, or something else (skipped).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Loose {
+    Scalar(Scalar),
+    Other(de::IgnoredAny),
+}
+
+pub fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Field<UnixSeconds>, D::Error> {
+    Ok(match Option::<Loose>::deserialize(d)? {
+        None => Field::Absent,
+        Some(Loose::Scalar(Scalar::Str(s))) => match parse_timestamp(&s) {
+            Some(t) => Field::Valid(t),
+            None => Field::Invalid,
+        },
+        Some(_) => Field::Invalid,
+    })
+}
+
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Option::<Scalar>::deserialize(d)? {
+        Some(Scalar::Str(s)) => parse_duration(&s),
+        Some(Scalar::F64(f)) if f.is_finite() => Some(f),
+        Some(Scalar::U64(u)) => Some(u as f64),
+        _ => None,
+    })
+}
+
+pub fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<Field<u64>, D::Error> {
+    Ok(match Option::<Loose>::deserialize(d)? {
+        None => Field::Absent,
+        Some(Loose::Scalar(Scalar::U64(u))) => Field::Valid(u),
+        Some(Loose::Scalar(Scalar::Str(s))) => match s.trim().parse() {
+            Ok(u) => Field::Valid(u),
+            Err(_) => Field::Invalid,
+        },
+        Some(_) => Field::Invalid,
+    })
+}
+
+pub fn scalar_f64(v: Scalar) -> f64 {
+    match v {
+        Scalar::F64(f) => f,
+        Scalar::U64(u) => u as f64,
+        Scalar::I64(i) => i as f64,
+        Scalar::Str(s) => match s.as_str() {
+            "NaN" => f64::NAN,
+            "Infinity" => f64::INFINITY,
+            "-Infinity" => f64::NEG_INFINITY,
+            other => other.parse().unwrap_or(f64::NAN),
+        },
+        Scalar::Bool(b) => f64::from(u8::from(b)),
+    }
+}
+
+pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<Scalar>::deserialize(d)?.map_or(0.0, scalar_f64))
+}
+
+/// `last_status.metrics`: at most [`MAX_STATUS_METRICS`] entries with names
+/// of at most [`MAX_STATUS_METRIC_NAME`] bytes; the rest is skipped, counted.
+pub fn status_metrics<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Capped<BTreeMap<String, f64>>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Capped<BTreeMap<String, f64>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of status metrics")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Capped::<BTreeMap<String, f64>>::default();
+            while let Some(k) = m.next_key::<String>()? {
+                let room = out.items.len() < MAX_STATUS_METRICS || out.items.contains_key(&k);
+                if !room || k.len() > MAX_STATUS_METRIC_NAME {
+                    m.next_value::<de::IgnoredAny>()?;
+                    out.dropped += 1;
+                    continue;
+                }
+                match m.next_value::<Option<Loose>>()? {
+                    None => {
+                        out.items.insert(k, 0.0);
+                    }
+                    Some(Loose::Scalar(v)) => {
+                        out.items.insert(k, scalar_f64(v));
+                    }
+                    Some(Loose::Other(_)) => out.dropped += 1,
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+/// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.
+pub fn sub_bands<'de, D, T>(d: D) -> Result<Capped<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> de::Visitor<'de> for V<T> {
+        type Value = Capped<Vec<T>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of sub-bands")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Capped::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+            let mut out = Capped::<Vec<T>>::default();
+            loop {
+                if out.items.len() < MAX_SUB_BANDS {
+                    match s.next_element::<T>()? {
+                        Some(b) => out.items.push(b),
+                        None => break,
+                    }
+                } else {
+                    match s.next_element::<de::IgnoredAny>()? {
+                        Some(_) => out.dropped += 1,
+                        None => break,
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V(PhantomData))
+}
