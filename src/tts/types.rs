@@ -6,7 +6,7 @@
 //! scalar values are read leniently (a number where a string belongs, `null`,
 //! `"NaN"`), because the server's encoders differ between versions; a scalar
 //! that does not parse drops that one field of that one gateway
-//! ([`super::lenient`]). Lists and maps are read up to their bounds.
+//! (see the `lenient` module). Lists and maps are read up to their bounds.
 
 use std::collections::{BTreeMap, HashMap};
 
