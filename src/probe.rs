@@ -79,7 +79,9 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
         },
     };
     let gzip = crate::server::accepts_gzip(req.headers());
-    let entry = target.get().await;
+    let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
+    let wait = crate::cache::scrape_wait(timeout.and_then(|v| v.to_str().ok()));
+    let entry = target.get_within(wait).await;
     let body = match q.shard {
         Some(shard) if shard.count > 1 => {
             let r = entry.shards.get(shard, &entry.snapshot, &target).await;

@@ -179,7 +179,7 @@ fn failed_snapshot() -> Snapshot {
     Snapshot {
         gateways: Vec::new(),
         failure: Some(crate::model::Failure {
-            kind: crate::model::FailureKind::BadResponse,
+            kind: crate::model::FailureKind::Internal,
             message: "internal error while rendering the shard".into(),
             retry_after: None,
             endpoint: None,
