@@ -33,7 +33,7 @@ pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
 /// Longest `refresh_timeout` accepted.
 pub const MAX_REFRESH_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
-pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
 /// Largest `max_gateways` accepted.
 pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
 /// Names of the key and config inside `$CREDENTIALS_DIRECTORY`: the unit

@@ -383,3 +383,44 @@ impl Snapshot {
         self.gateways.iter().filter(|g| g.is_connected()).count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tts_id_rule() {
+        for ok in [
+            "gw",
+            "gw-1",
+            "a1b2",
+            &"x".repeat(36),
+            "eui-0102030405060708",
+        ] {
+            assert!(valid_tts_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "g",
+            "-gw",
+            "gw-",
+            "g--w",
+            "GW",
+            "gw_1",
+            "../../auth_info",
+            "gw/x",
+            "gw\n",
+            &"x".repeat(37),
+        ] {
+            assert!(!valid_tts_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        let k = ApiKey::parse(" NNSXS.FAKE.KEY \n").unwrap();
+        assert_eq!(k.expose(), "NNSXS.FAKE.KEY");
+        assert_eq!(format!("{k:?}"), "[redacted]");
+        assert!(ApiKey::parse("a b").is_err());
+    }
+}
