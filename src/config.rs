@@ -666,6 +666,8 @@ mod tests {
         assert_eq!(c.api_url.as_str(), "https://eu1.cloud.thethings.network/");
         assert_eq!(c.cache_ttl, Duration::from_secs(30));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.refresh_timeout, Duration::from_secs(8));
+        assert_eq!(c.max_gateways, 10_000);
         assert_eq!(c.scope, Scope::All);
         assert!(!c.legacy_metrics);
         assert_eq!(c.api_key.expose(), KEY);
@@ -736,6 +738,10 @@ mod tests {
             ("api_url = \"ftp://x\"\n", &[], "http or https"),
             ("cache_ttl = \"five\"\n", &[], "cache_ttl"),
             ("cache_ttl = \"0s\"\n", &[], "cache_ttl must be greater"),
+            ("refresh_timeout = \"0s\"\n", &[], "refresh_timeout must be"),
+            ("refresh_timeout = \"2h\"\n", &[], "refresh_timeout must be"),
+            ("max_gateways = 0\n", &[], "max_gateways must be between"),
+            ("max_gateways = -5\n", &[], "max_gateways"),
             ("listen = \"localhost\"\n", &[], "invalid listen address"),
             ("gateways = []\n", &[], "gateways is empty"),
             ("gateways = [\"Bad ID\"]\n", &[], "invalid gateway ID"),
