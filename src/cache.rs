@@ -8,7 +8,7 @@
 //! renders `ttn_up 0` with no gateway series: gateway data is never served
 //! once it is older than one refresh.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -68,10 +68,13 @@ pub struct Entry {
     pub connected: usize,
     /// Why it failed, if it did (one line, no secrets).
     pub failure: Option<String>,
-    /// The refresh's data, for the shard bodies.
+    /// The refresh's data, for the shard bodies and the status page.
     pub snapshot: Arc<Snapshot>,
     /// The shard bodies built from it so far ([`crate::shard`]).
     pub shards: crate::shard::ShardBodies,
+    /// The status page (`/`), built from `snapshot` on the first request
+    /// that wants it (see [`crate::status_page::page`]).
+    pub status_page: OnceLock<bytes::Bytes>,
 }
 
 type InFlight = Shared<BoxFuture<'static, Arc<Entry>>>;
@@ -313,6 +316,7 @@ impl Cache {
             failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
             snapshot: Arc::new(snapshot),
             shards: crate::shard::ShardBodies::new(source.legacy_metrics),
+            status_page: OnceLock::new(),
         });
         self.lock().current = Some(entry.clone());
         entry
