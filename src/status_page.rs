@@ -173,13 +173,11 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
 /// ellipsis) and HTML-escaped.
 pub fn text(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max * 4) + 8);
-    let mut kept = 0;
-    for c in s.chars().filter(|c| !c.is_control()) {
+    for (kept, c) in s.chars().filter(|c| !c.is_control()).enumerate() {
         if kept == max {
             out.push('…');
             break;
         }
-        kept += 1;
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
