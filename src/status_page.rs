@@ -51,7 +51,8 @@ pub fn page(entry: &Entry) -> Bytes {
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
-table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left}\
+table{border-collapse:collapse}td,th{padding:.25em .5em;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}\
+td:first-child{white-space:normal;min-width:9em;max-width:24em;overflow-wrap:break-word}\
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .up{color:#17702a}.down{color:#b00020}tr.off td{background:#fff1f1}\
 .muted{color:#666;font-size:.9em}";
@@ -112,8 +113,8 @@ pub fn render(snapshot: &Snapshot) -> String {
          A visit after the cache expires triggers a refresh; this page reloads every minute.</p>\n",
     );
 
-    out.push_str("<h2>Gateways</h2>\n<table>\n<thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last seen</th>\
-         <th>Uplinks</th><th>Downlinks</th><th>Round trip (median)</th><th>Protocol</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Gateways</h2>\n<table>\n<thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last seen (UTC)</th>\
+         <th>Uplinks</th><th>Downlinks</th><th>RTT median</th><th>Protocol</th></tr></thead>\n<tbody>\n");
     let now_unix = unix(now);
     for g in ordered(&snapshot.gateways).take(MAX_ROWS) {
         row(&mut out, g, now_unix);
@@ -145,7 +146,11 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
     };
     let stats = g.stats.as_ref();
     let last_seen = match stats.and_then(|s| s.last_seen()) {
-        Some(t) => format!("{} ({})", utc_unix(t), ago(now - t)),
+        Some(t) => format!(
+            "{} ({})",
+            utc_unix(t).trim_end_matches(" UTC"),
+            ago(now - t)
+        ),
         None => "never".to_owned(),
     };
     let count = |v: Option<u64>| v.map_or_else(|| "&ndash;".to_owned(), |n| n.to_string());
@@ -339,7 +344,7 @@ mod tests {
             ">56<",
             "55.0 ms",
             ">udp<",
-            "2023-11-14 22:10:20 UTC (3 min ago)",
+            "2023-11-14 22:10:20 (3 min ago)",
             "<a href=\"/metrics\">",
             "ttn_up 1",
         ] {
