@@ -25,9 +25,10 @@ const SITES: [&str; 10] = [
 
 /// Gateway `i` of a demo fleet, `elapsed` seconds after the demo started,
 /// at wall clock `now` (Unix seconds). Of every 10 gateways, number 7 is
-/// disconnected (for `i` minutes) and number 9 never connected; the rest are
+/// disconnected (for `i + 1` minutes) and number 9 never connected; the rest are
 /// connected, half over UDP, half over Basics Station (with round-trip times
-/// and sub-bands). Gateway 3 has a name with HTML in it, as user input may.
+/// and sub-bands); the UDP ones report an antenna location around Amsterdam.
+/// Gateway 3 has a name with HTML in it, as user input may.
 pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
     let n = i as u64;
     let name = if i == 3 {
@@ -55,6 +56,12 @@ pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
             "last_status": {
                 "time": rfc3339(now - (n % 30) as i64, 0),
                 "versions": {"firmware": "demo-1.0"},
+                "antenna_locations": [{
+                    "latitude": 52.30 + (i % 7) as f64 * 0.025,
+                    "longitude": 4.80 + (i / 7) as f64 * 0.03,
+                    "altitude": 5 + (i % 40) as i64,
+                    "source": "SOURCE_REGISTRY",
+                }],
                 "metrics": {
                     "rxin": uplinks + uplinks / 10,
                     "rxok": uplinks,
