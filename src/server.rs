@@ -1,8 +1,8 @@
 //! The HTTP server: hyper HTTP/1.1 on an already bound listener, with a
 //! shutdown future. Routes `/metrics` (gzip when asked), `/` (the status
-//! page, [`crate::status_page`]), `/-/healthy`; anything else is 404. Connections and header sizes
-//! are bounded (see [`Limits`]). TLS and basic auth are optional
-//! ([`crate::web`]).
+//! page, [`crate::status_page`]), `/-/healthy`; anything else is 404.
+//! Connections and header sizes are bounded (see [`Limits`]). TLS and basic
+//! auth are optional ([`crate::web`]).
 
 use std::convert::Infallible;
 use std::future::Future;
