@@ -14,7 +14,7 @@
 //! renders `ttn_up 0` with no gateway series: gateway data is never served
 //! once it is older than one refresh.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -102,6 +102,9 @@ pub struct Entry {
     pub snapshot: Arc<Snapshot>,
     /// The shard bodies built from it so far ([`crate::shard`]).
     pub shards: crate::shard::ShardBodies,
+    /// The status page (`/`), built from `snapshot` on the first request
+    /// that wants it (see [`crate::status_page::page`]).
+    pub status_page: OnceLock<bytes::Bytes>,
 }
 
 type InFlight = Shared<BoxFuture<'static, Arc<Entry>>>;
@@ -415,6 +418,7 @@ impl Cache {
             failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
             snapshot: Arc::new(snapshot),
             shards: crate::shard::ShardBodies::new(source.legacy_metrics),
+            status_page: OnceLock::new(),
         });
         self.lock().current = Some(entry.clone());
         entry

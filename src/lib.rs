@@ -20,6 +20,7 @@
 //! - [`cache`]: the rendered output, its age, single-flight refresh.
 //! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
 //!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
+//! - [`status_page`]: the HTML status page at `/`, built once per refresh.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
 //! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
 //! - [`systemd`]: socket activation, sd-notify, journald logging.
@@ -36,6 +37,7 @@ pub mod sanitize;
 pub mod self_metrics;
 pub mod server;
 pub mod shard;
+pub mod status_page;
 pub mod systemd;
 pub mod targets;
 pub mod tts;

@@ -1,8 +1,8 @@
 //! The HTTP server: hyper HTTP/1.1 on an already bound listener, with a
-//! shutdown future. Routes `/metrics` (gzip when asked), `/` (a landing
-//! page), `/-/healthy`; anything else is 404. Connections and header sizes
-//! are bounded (see [`Limits`]). TLS and basic auth are optional
-//! ([`crate::web`]).
+//! shutdown future. Routes `/metrics` (gzip when asked), `/` (the status
+//! page, [`crate::status_page`]), `/-/healthy`; anything else is 404.
+//! Connections and header sizes are bounded (see [`Limits`]). TLS and basic
+//! auth are optional ([`crate::web`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,8 +46,6 @@ impl Default for Limits {
         }
     }
 }
-
-const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>TTN Exporter</title></head>\n<body><h1>TTN Exporter</h1>\n<p>Prometheus exporter for The Things Stack gateways.</p>\n<p><a href=\"/metrics\">Metrics</a></p>\n</body></html>\n";
 
 /// The TLS and auth settings, swappable at run time (SIGHUP reload); each
 /// new connection uses the settings current when it is accepted.
@@ -204,10 +202,11 @@ pub async fn handle<B>(
             r
         }
         "/" => {
-            let mut r = Response::new(Full::new(Bytes::from_static(LANDING.as_bytes())));
+            let entry = cache.get().await;
+            let mut r = Response::new(Full::new(crate::status_page::page(&entry)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
+                HeaderValue::from_static(crate::status_page::CONTENT_TYPE),
             );
             r
         }

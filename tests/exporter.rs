@@ -222,9 +222,6 @@ async fn other_routes() {
     let fake = fake(Vec::new()).await;
     let exp = Exporter::start(config(&fake.url())).await;
     let c = client();
-    let r = c.get(exp.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("href=\"/metrics\""));
     let r = c.get(exp.url("/-/healthy")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = c.get(exp.url("/nope")).send().await.unwrap();
@@ -233,6 +230,11 @@ async fn other_routes() {
     assert_eq!(r.status(), 405);
     // None of these touched the API.
     assert_eq!(fake.total_requests(), 0);
+    // The status page shows the data of a refresh, started like a scrape's.
+    let r = c.get(exp.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("href=\"/metrics\""));
+    assert_eq!(exp.cache.refreshes(), 1);
     exp.stop().await;
 }
 

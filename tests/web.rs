@@ -56,9 +56,16 @@ async fn serve(
     (addr, tx)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_and_basic_auth_with_reqwest_and_curl() {
-    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+/// A server with TLS and basic auth (`prometheus:s3cret-scraper`); its
+/// `https://localhost:PORT/metrics` URL.
+async fn tls_auth_server(
+    api: &str,
+) -> (
+    Tls,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    String,
+) {
     let tls = make_tls();
     let hash = bcrypt::hash("s3cret-scraper", 4).unwrap();
     let path = write_config(
@@ -70,8 +77,15 @@ async fn tls_and_basic_auth_with_reqwest_and_curl() {
     );
     let web = web::load(&path, &Environment::default()).unwrap();
     assert!(web.tls.is_some() && web.auth.is_some());
-    let (addr, stop) = serve(web, &fake.url()).await;
+    let (addr, stop) = serve(web, api).await;
     let url = format!("https://localhost:{}/metrics", addr.port());
+    (tls, addr, stop, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_basic_auth_with_reqwest() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let (tls, addr, stop, url) = tls_auth_server(&fake.url()).await;
     let tls_client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", addr)
@@ -123,8 +137,15 @@ async fn tls_and_basic_auth_with_reqwest_and_curl() {
         .send()
         .await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    let _ = stop.send(());
+}
 
-    // curl, a real independent client.
+/// curl, a real independent client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs curl (apt install curl)"]
+async fn tls_and_basic_auth_with_curl() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let (tls, addr, stop, url) = tls_auth_server(&fake.url()).await;
     let ca = tls.dir.path().join("tls.crt");
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
     let curl = |args: Vec<String>| {
@@ -132,7 +153,7 @@ async fn tls_and_basic_auth_with_reqwest_and_curl() {
             std::process::Command::new("curl")
                 .args(args)
                 .output()
-                .expect("curl is installed")
+                .expect("curl not found: apt install curl")
         })
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

@@ -49,6 +49,7 @@
 
 mod body;
 mod control;
+pub mod demo;
 mod errors;
 mod server;
 mod synthetic;
