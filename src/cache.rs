@@ -115,6 +115,10 @@ struct State {
     inflight: Option<InFlight>,
     last_success: Option<SystemTime>,
     was_failing: bool,
+    /// The API asked us to wait until then (429 `X-Rate-Limit-Retry`).
+    backoff_until: Option<Instant>,
+    /// The source changed (new key, URL or scope): `current` is not fresh.
+    invalidated: bool,
 }
 
 struct Inner {
@@ -155,11 +159,25 @@ impl Cache {
         &self.inner.targets
     }
 
-    /// Replace the source (new key or config). The next scrape refreshes
-    /// with it; a refresh already running finishes with the old one.
+    /// Replace the source (new key, URL or scope). The next scrape
+    /// refreshes with it, unless the API asked us to back off (a 429): that
+    /// is kept until [`Cache::clear_backoff`]. A refresh already running
+    /// finishes with the old source.
     pub fn set_source(&self, source: Source) {
         *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
-        self.lock().current = None;
+        self.lock().invalidated = true;
+    }
+
+    /// Replace the source when the API it asks is unchanged (same URL, key
+    /// and scope; e.g. a reload that changed nothing): the cached output
+    /// stays fresh for as long as it was.
+    pub fn keep_source_fresh(&self, source: Source) {
+        *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
+    }
+
+    /// Forget a back-off (the API host changed).
+    pub fn clear_backoff(&self) {
+        self.lock().backoff_until = None;
     }
 
     /// Refreshes started so far.
@@ -186,8 +204,11 @@ impl Cache {
     pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
             let mut st = self.lock();
+            let now = Instant::now();
+            let backing_off = st.backoff_until.is_some_and(|b| now < b);
             match &st.current {
-                Some(e) if Instant::now() < e.until => return e.clone(),
+                Some(e) if now < e.until && !st.invalidated => return e.clone(),
+                Some(e) if backing_off => return e.clone(),
                 _ => {}
             }
             match &st.inflight {
@@ -241,6 +262,7 @@ impl Cache {
             failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
             snapshot: Arc::new(snapshot),
             shards: crate::shard::ShardBodies::new(source.legacy_metrics),
+            status_page: OnceLock::new(),
         })
     }
 
@@ -372,9 +394,11 @@ impl Cache {
                 st.last_success = Some(now);
             }
             st.was_failing = outcome.is_err();
+            st.invalidated = false;
             (st.last_success, was)
         };
         let failure = outcome.err();
+        let failure_retry = failure.as_ref().is_some_and(|f| f.retry_after.is_some());
         let mut ttl = source.ttl;
         match &failure {
             Some(f) => {
@@ -407,11 +431,12 @@ impl Cache {
         };
         let rendered = render(&snapshot, &self.inner.own, source.legacy_metrics);
         let at = Instant::now();
+        // Bounded at load, but never let a duration panic here.
+        let until = at.checked_add(ttl).unwrap_or(at);
+        let backoff = failure_retry.then_some(until);
         let entry = Arc::new(Entry {
             rendered,
-            // `ttl` is at most `cache_ttl` or MAX_BACKOFF: checked, so a huge
-            // `cache_ttl` cannot panic here.
-            until: at.checked_add(ttl).unwrap_or(at + MAX_BACKOFF),
+            until,
             finished_at: now,
             gateways: snapshot.gateways.len(),
             connected: snapshot.connected(),
@@ -420,7 +445,11 @@ impl Cache {
             shards: crate::shard::ShardBodies::new(source.legacy_metrics),
             status_page: OnceLock::new(),
         });
-        self.lock().current = Some(entry.clone());
+        {
+            let mut st = self.lock();
+            st.current = Some(entry.clone());
+            st.backoff_until = backoff;
+        }
         entry
     }
 }

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{Overrides, RawConfig, DURATIONS};
 use crate::systemd::LogFormat;
 
 /// Prometheus exporter for LoRaWAN gateways on The Things Stack.
@@ -19,42 +19,9 @@ pub struct Args {
     /// Config file [default: /etc/ttn-exporter/config.toml, if it exists]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Address to bind when systemd passed no socket [default: [::]:9715]
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// The Things Stack base URL [default: https://eu1.cloud.thethings.network]
-    #[arg(long, global = true, value_name = "URL")]
-    pub api_url: Option<String>,
-    /// File holding the API key [default: /etc/ttn-exporter/key]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub api_key_file: Option<PathBuf>,
-    /// Serve cached gateway data this long before a scrape refreshes it [default: 30s]
-    #[arg(long, global = true, value_name = "DURATION")]
-    pub cache_ttl: Option<String>,
-    /// Timeout of each upstream HTTP request [default: 10s]
-    #[arg(long, global = true, value_name = "DURATION")]
-    pub request_timeout: Option<String>,
-    /// Deadline of a whole refresh, below the scrape timeout [default: 8s]
-    #[arg(long, global = true, value_name = "DURATION")]
-    pub refresh_timeout: Option<String>,
-    /// Most gateways one refresh reads; more fails the refresh [default: 10000]
-    #[arg(long, global = true, value_name = "N")]
-    pub max_gateways: Option<usize>,
-    /// Export only these gateway IDs (comma-separated) instead of listing
-    #[arg(long, global = true, value_name = "IDS")]
-    pub gateways: Option<String>,
-    /// Export the gateways of this organization
-    #[arg(long, global = true, value_name = "ID")]
-    pub organization: Option<String>,
-    /// Export the gateways of this user
-    #[arg(long, global = true, value_name = "ID")]
-    pub user: Option<String>,
-    /// Also emit the metric names of the Python exporter
-    #[arg(long, global = true)]
-    pub legacy_metrics: bool,
-    /// TLS and basic auth config (Prometheus exporter-toolkit format)
-    #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
-    pub web_config_file: Option<PathBuf>,
+    /// The options, each also settable in the config file and environment.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Log format; auto uses the journal when stderr is connected to it
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -69,21 +36,35 @@ pub enum Command {
 }
 
 impl Args {
-    /// The flags as the top configuration layer.
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            listen: self.listen.clone(),
-            api_url: self.api_url.clone(),
-            api_key_file: self.api_key_file.clone(),
-            cache_ttl: self.cache_ttl.clone(),
-            request_timeout: self.request_timeout.clone(),
-            refresh_timeout: self.refresh_timeout.clone(),
-            max_gateways: self.max_gateways,
-            gateways: self.gateways.clone(),
-            organization: self.organization.clone(),
-            user: self.user.clone(),
-            legacy_metrics: self.legacy_metrics.then_some(true),
-            web_config_file: self.web_config_file.clone(),
+    /// Parse the process arguments, the help showing each option's default
+    /// from [`RawConfig::default`].
+    pub fn parse_with_defaults() -> Args {
+        let matches = command().get_matches();
+        match Args::from_arg_matches(&matches) {
+            Ok(args) => args,
+            Err(e) => e.exit(),
         }
     }
+}
+
+/// The clap command, with `[default: ...]` appended to each option's help
+/// from [`RawConfig::default`] (the one place defaults are written).
+pub fn command() -> clap::Command {
+    let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
+    Args::command().mut_args(|arg| {
+        let key = arg.get_id().as_str().to_owned();
+        let default = match defaults.get(&key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
+            Some(v) if !v.is_null() => v.to_string(),
+            _ => return arg,
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let range = DURATIONS
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, b)| format!(" [range: {b}]"))
+            .unwrap_or_default();
+        arg.help(format!("{help} [default: {default}]{range}"))
+    })
 }

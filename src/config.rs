@@ -2,13 +2,17 @@
 //! environment < flags) and validation. The secret [`ApiKey`] lives in
 //! [`crate::model`] and is re-exported here.
 //!
+//! Each option is declared once as a field of [`RawConfig`] (its default in
+//! [`RawConfig::default`]) and once as a flag in [`Overrides`] (its help text
+//! is the doc comment; the default is appended from [`RawConfig::default`]).
+//!
 //! [`load`] produces a plain [`Config`] or a [`ConfigError`] whose message is
 //! one line saying what is wrong and what to do; the binary exits with
-//! [`EX_CONFIG`] (78) on it.
+//! [`EX_CONFIG`] (78) on it. Nothing in a [`Config`] is live: the daemon
+//! builds the API client, TLS and basic auth from it.
 
-use std::io;
+use std::fmt;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +20,11 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+use crate::keys;
+pub use crate::keys::{ApiKey, MAX_KEY_BYTES};
+use crate::systemd::credential_path;
+pub use crate::systemd::Environment;
 
 /// Exit status for invalid configuration (sysexits.h `EX_CONFIG`).
 pub const EX_CONFIG: u8 = 78;
@@ -30,60 +39,119 @@ pub const ENV_API_KEY: &str = "TTN_EXPORTER_API_KEY";
 /// Default deadline of a whole refresh: below Prometheus' default scrape
 /// timeout (10 s), so a scrape gets `ttn_up 0` rather than a timeout.
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
-/// Longest `refresh_timeout` accepted.
-pub const MAX_REFRESH_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
 pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
 /// Largest `max_gateways` accepted.
 pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
-/// Names of the key and config inside `$CREDENTIALS_DIRECTORY`: the unit
-/// loads the whole `/etc/ttn-exporter` directory as credential `ttn`, so its
-/// files arrive as `ttn_<name>`; `api-key` is accepted for a single-file
-/// `LoadCredential=api-key:...`.
-pub const CREDENTIAL_KEY_NAMES: [&str; 2] = ["ttn_key", "api-key"];
-/// Name of the config file inside `$CREDENTIALS_DIRECTORY`.
-pub const CREDENTIAL_CONFIG_NAME: &str = "ttn_config.toml";
+/// A single-file key credential (`LoadCredential=api-key:...`), accepted
+/// besides the `ttn_key` copy of [`DEFAULT_KEY_PATH`].
+pub const SINGLE_KEY_CREDENTIAL: &str = "api-key";
 
-pub use crate::model::{ApiKey, Scope};
+pub use crate::model::Scope;
 
-/// The raw, layered configuration as the file, environment and flags give it.
+/// The raw, layered configuration as the file, environment and flags give
+/// it. The options are documented on the flags ([`Overrides`]).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct RawConfig {
-    /// Address to bind when systemd passed no socket.
     pub listen: String,
-    /// The Things Stack base URL.
     pub api_url: String,
-    /// File to read the key from when neither credential nor env has it.
     pub api_key_file: PathBuf,
-    /// Age after which a scrape triggers a refresh.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
-    /// Per upstream HTTP request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// The whole refresh (every request of it together).
     #[serde(with = "humantime_serde")]
     pub refresh_timeout: Duration,
-    /// Most gateways one refresh reads; more is a failed refresh.
     pub max_gateways: usize,
-    /// Explicit gateway IDs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateways: Option<GatewayList>,
-    /// List this organization's gateways.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
-    /// List this user's gateways.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Also emit the Python exporter's metric names.
     pub legacy_metrics: bool,
-    /// Optional TLS and basic auth (exporter-toolkit web config format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME` ([`crate::targets`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub targets: std::collections::BTreeMap<String, crate::targets::RawTarget>,
+}
+
+/// The defaults, the one place they are written.
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "[::]:9715".into(),
+            api_url: "https://eu1.cloud.thethings.network".into(),
+            api_key_file: PathBuf::from(DEFAULT_KEY_PATH),
+            cache_ttl: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
+            max_gateways: DEFAULT_MAX_GATEWAYS,
+            gateways: None,
+            organization: None,
+            user: None,
+            legacy_metrics: false,
+            web_config_file: None,
+            targets: Default::default(),
+        }
+    }
+}
+
+/// The options as flags, the top configuration layer; `None` leaves the
+/// lower layers alone. Flattened into [`crate::cli::Args`].
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct Overrides {
+    /// Address to bind when systemd passed no socket
+    #[arg(long, global = true, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The Things Stack base URL
+    #[arg(long, global = true, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// File holding the API key
+    #[arg(long, global = true, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Serve cached gateway data this long before a scrape refreshes it
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<String>,
+    /// Timeout of each upstream HTTP request
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
+    /// Deadline of a whole refresh (every request of it), below the scrape timeout
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_timeout: Option<String>,
+    /// Most gateways one refresh reads; more fails the refresh (1 to 1000000)
+    #[arg(long, global = true, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gateways: Option<usize>,
+    /// Export only these gateway IDs (comma-separated) instead of listing
+    #[arg(long, global = true, value_name = "IDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<String>,
+    /// Export the gateways of this organization
+    #[arg(long, global = true, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Export the gateways of this user
+    #[arg(long, global = true, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Also emit the metric names of the Python exporter
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_metrics: Option<bool>,
+    /// TLS and basic auth config (Prometheus exporter-toolkit format)
+    #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// A gateway list: a TOML array, or a comma-separated string (environment).
@@ -106,85 +174,24 @@ impl GatewayList {
     }
 }
 
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            listen: "[::]:9715".into(),
-            api_url: "https://eu1.cloud.thethings.network".into(),
-            api_key_file: PathBuf::from(DEFAULT_KEY_PATH),
-            cache_ttl: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
-            max_gateways: DEFAULT_MAX_GATEWAYS,
-            gateways: None,
-            organization: None,
-            user: None,
-            legacy_metrics: false,
-            web_config_file: None,
-            targets: Default::default(),
-        }
-    }
-}
-
-/// Overrides from the command line; `None` leaves the lower layers alone.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Overrides {
-    /// `--listen`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<String>,
-    /// `--api-url`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_url: Option<String>,
-    /// `--api-key-file`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key_file: Option<PathBuf>,
-    /// `--cache-ttl`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache_ttl: Option<String>,
-    /// `--request-timeout`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_timeout: Option<String>,
-    /// `--refresh-timeout`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_timeout: Option<String>,
-    /// `--max-gateways`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_gateways: Option<usize>,
-    /// `--gateways a,b`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<String>,
-    /// `--organization`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
-    /// `--user`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// `--legacy-metrics`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub legacy_metrics: Option<bool>,
-    /// `--web-config-file`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_config_file: Option<PathBuf>,
-}
-
-/// The validated configuration the daemon runs with.
+/// The validated configuration the daemon runs with: plain data.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Address to bind when systemd passed no socket.
     pub listen: SocketAddr,
-    /// The Things Stack base URL, without a trailing slash.
+    /// The Things Stack base URL, without a trailing slash, query or fragment.
     pub api_url: Url,
     /// The API key.
     pub api_key: ApiKey,
     /// Where the key came from, for log lines (never the key itself).
     pub api_key_source: String,
-    /// Age after which a scrape triggers a refresh.
+    /// Age after which a scrape triggers a refresh, within [`CACHE_TTL`].
     pub cache_ttl: Duration,
-    /// Per upstream HTTP request.
+    /// Limit of each upstream HTTP request, within [`REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
-    /// Deadline of a whole refresh.
+    /// Deadline of a whole refresh, within [`REFRESH_TIMEOUT`].
     pub refresh_timeout: Duration,
-    /// Most gateways one refresh reads.
+    /// Most gateways one refresh reads, 1 to [`MAX_MAX_GATEWAYS`].
     pub max_gateways: usize,
     /// Which gateways to export.
     pub scope: Scope,
@@ -192,44 +199,66 @@ pub struct Config {
     pub legacy_metrics: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
-    /// TLS and basic auth for the HTTP endpoints.
-    pub web: crate::web::WebConfig,
+    /// The exporter-toolkit web config file (TLS, basic auth), if any; the
+    /// daemon loads it ([`crate::web::load`]).
+    pub web_config_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<crate::targets::Target>,
 }
 
-/// Everything `load` reads from the process environment, gathered in one
-/// place so tests can supply it without touching the real environment.
-#[derive(Clone, Debug, Default)]
-pub struct Environment {
-    /// All variables (only `TTN_EXPORTER_*` and `CREDENTIALS_DIRECTORY` matter).
-    pub vars: Vec<(String, String)>,
+/// The range a duration option must lie in.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Shortest accepted.
+    pub min: Duration,
+    /// Longest accepted.
+    pub max: Duration,
 }
 
-impl Environment {
-    /// The real process environment.
-    pub fn from_process() -> Environment {
-        Environment {
-            vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-        }
-    }
+/// `cache_ttl`: at least a second (no refresh per scrape), at most a day.
+pub const CACHE_TTL: Bounds = Bounds {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(24 * 3600),
+};
+/// `request_timeout`: 100 ms to 5 minutes.
+pub const REQUEST_TIMEOUT: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(300),
+};
 
-    fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
+/// `refresh_timeout`: 100 ms to an hour.
+pub const REFRESH_TIMEOUT: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(3600),
+};
 
-    /// `$CREDENTIALS_DIRECTORY`, if systemd set it.
-    pub fn credentials_dir(&self) -> Option<PathBuf> {
-        self.get("CREDENTIALS_DIRECTORY")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
+/// Every duration option and its range (shown in `--help`, checked at load).
+pub const DURATIONS: &[(&str, Bounds)] = &[
+    ("cache_ttl", CACHE_TTL),
+    ("request_timeout", REQUEST_TIMEOUT),
+    ("refresh_timeout", REFRESH_TIMEOUT),
+];
+
+impl fmt::Display for Bounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to {}",
+            humantime::format_duration(self.min),
+            humantime::format_duration(self.max)
+        )
     }
+}
+
+/// Check that duration option `name` lies within `b`.
+pub fn bounded(name: &str, value: Duration, b: Bounds) -> Result<Duration, ConfigError> {
+    if (b.min..=b.max).contains(&value) {
+        return Ok(value);
+    }
+    Err(ConfigError::new(format!(
+        "{name} = {} is out of range: use {b}",
+        humantime::format_duration(value)
+    )))
 }
 
 /// A configuration or key problem: one line, what is wrong and what to do.
@@ -261,27 +290,18 @@ pub fn load(
     let (raw, file) = layered(config_path, overrides, env)?;
     let (api_key, api_key_source) = find_key(&raw, env)?;
     let targets = crate::targets::load(&raw, env)?;
-    let web = match &raw.web_config_file {
-        Some(p) => crate::web::load(p, env)?,
-        None => crate::web::WebConfig::default(),
-    };
     let mut config = validate(raw, api_key, api_key_source, file)?;
-    config.web = web;
     config.targets = targets;
     Ok(config)
 }
 
-fn raw_file(config_path: Option<&Path>, env: &Environment) -> Option<PathBuf> {
+/// The config file to read: `--config`, else the default one (or its
+/// credential copy under systemd) if it exists.
+fn config_file_path(config_path: Option<&Path>, env: &Environment) -> Option<PathBuf> {
     if let Some(p) = config_path {
         return Some(p.to_owned());
     }
-    if let Some(dir) = env.credentials_dir() {
-        let p = dir.join(CREDENTIAL_CONFIG_NAME);
-        if p.exists() {
-            return Some(p);
-        }
-    }
-    let p = PathBuf::from(DEFAULT_CONFIG_PATH);
+    let p = credential_path(Path::new(DEFAULT_CONFIG_PATH), env);
     p.exists().then_some(p)
 }
 
@@ -300,7 +320,7 @@ fn layered(
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<(RawConfig, Option<PathBuf>), ConfigError> {
-    let file = raw_file(config_path, env);
+    let file = config_file_path(config_path, env);
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
     if let Some(path) = &file {
         // Check it ourselves first: figment silently treats a missing or
@@ -309,7 +329,7 @@ fn layered(
             ConfigError::new(format!(
                 "cannot read config file {}: {}; fix the path given to --config or the file's permissions",
                 path.display(),
-                io_reason(&e)
+                keys::io_reason(&e)
             ))
         })?;
         figment = figment.merge(Toml::file(path));
@@ -402,109 +422,40 @@ fn one_line(e: &figment::Error) -> String {
         }
         parts.push(s);
     }
-    parts.join("; ")
+    one_line_text(&parts.join("; "))
 }
 
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
+/// `text` on one line: control characters (newlines too) shown escaped.
+fn one_line_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Find the key: credential, then environment, then `api_key_file`.
 fn find_key(raw: &RawConfig, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
-    let cred_dir = env.credentials_dir();
-    if let Some(dir) = &cred_dir {
-        for name in CREDENTIAL_KEY_NAMES {
-            let path = dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    let key = ApiKey::parse(&text).map_err(|why| {
-                        ConfigError::new(format!(
-                            "API key credential {name} (from {DEFAULT_KEY_PATH}) {why}; write the key alone into {DEFAULT_KEY_PATH}"
-                        ))
-                    })?;
-                    return Ok((key, format!("systemd credential {name}")));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    return Err(ConfigError::new(format!(
-                        "cannot read API key credential {}: {}",
-                        path.display(),
-                        io_reason(&e)
-                    )))
-                }
-            }
-        }
-    }
-    if let Some(value) = env.get(ENV_API_KEY) {
-        let key = ApiKey::parse(value).map_err(|why| {
-            ConfigError::new(format!(
-                "{ENV_API_KEY} {why}; set it to the key alone (NNSXS....)"
-            ))
-        })?;
-        return Ok((key, format!("environment {ENV_API_KEY}")));
-    }
-    let path = &raw.api_key_file;
-    let how = format!(
-        "create it with: sudo install -m 0600 -o root -g root /dev/stdin {} <<< 'NNSXS....'",
-        path.display()
-    );
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            let why = if cred_dir.is_some() && path == Path::new(DEFAULT_KEY_PATH) {
-                // Under systemd the directory is root-only and the key comes
-                // as a credential: a missing credential means a missing file.
-                "is missing (systemd passed no key credential)".to_owned()
-            } else {
-                match e.kind() {
-                    io::ErrorKind::NotFound => "does not exist".to_owned(),
-                    io::ErrorKind::PermissionDenied => {
-                        "is not readable (permission denied; run as root or via systemd)".to_owned()
-                    }
-                    _ => format!("cannot be read ({e})"),
-                }
-            };
-            return Err(ConfigError::new(format!(
-                "no API key: {} {why}; {how}, or set {ENV_API_KEY}",
-                path.display()
-            )));
-        }
-    };
-    let mode = meta.permissions().mode();
-    if mode & 0o007 != 0 {
-        return Err(ConfigError::new(format!(
-            "API key file {} is accessible by other users (mode {:04o}); fix it with: sudo chmod 0600 {}",
-            path.display(),
-            mode & 0o7777,
-            path.display()
-        )));
-    }
-    if mode & 0o070 != 0 {
-        tracing::warn!(
-            file = %path.display(),
-            "API key file {} is readable by its group (mode {:04o}); chmod 0600 it unless that group is meant to read the key",
-            path.display(),
-            mode & 0o7777
-        );
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot read API key file {}: {}; {how}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })?;
-    let key = ApiKey::parse(&text).map_err(|why| {
-        ConfigError::new(format!(
-            "API key file {} {why}; write the key alone into it",
-            path.display()
-        ))
-    })?;
-    Ok((key, format!("file {}", path.display())))
+    find_key_in(
+        env,
+        &["ttn_key", SINGLE_KEY_CREDENTIAL],
+        ENV_API_KEY,
+        &raw.api_key_file,
+    )
+}
+
+/// [`keys::find_key_in`], as a [`ConfigError`]; also used for targets' keys.
+pub fn find_key_in(
+    env: &Environment,
+    credentials: &[&str],
+    var: &str,
+    file: &Path,
+) -> Result<(ApiKey, String), ConfigError> {
+    keys::find_key_in(env, credentials, var, file).map_err(ConfigError)
 }
 
 pub(crate) fn validate(
@@ -516,45 +467,13 @@ pub(crate) fn validate(
     let listen: SocketAddr = raw.listen.parse().map_err(|_| {
         ConfigError::new(format!(
             "invalid listen address `{}`: use host:port, e.g. 127.0.0.1:9715 or [::]:9715",
-            raw.listen
+            one_line_text(&raw.listen)
         ))
     })?;
-    let mut api_url = Url::parse(raw.api_url.trim()).map_err(|e| {
-        ConfigError::new(format!(
-            "invalid api_url `{}`: {e}; use e.g. https://eu1.cloud.thethings.network",
-            raw.api_url
-        ))
-    })?;
-    if !matches!(api_url.scheme(), "http" | "https") || api_url.host().is_none() {
-        return Err(ConfigError::new(format!(
-            "invalid api_url `{}`: must be an http or https URL with a host, e.g. https://eu1.cloud.thethings.network",
-            raw.api_url
-        )));
-    }
-    if !api_url.username().is_empty() || api_url.password().is_some() {
-        return Err(ConfigError::new(
-            "invalid api_url: it must not carry credentials; put the key in /etc/ttn-exporter/key",
-        ));
-    }
-    let path = api_url.path().trim_end_matches('/').to_owned();
-    api_url.set_path(&path);
-    api_url.set_query(None);
-    api_url.set_fragment(None);
-    if raw.cache_ttl.is_zero() {
-        return Err(ConfigError::new(
-            "cache_ttl must be greater than 0, e.g. 30s",
-        ));
-    }
-    if raw.request_timeout.is_zero() {
-        return Err(ConfigError::new(
-            "request_timeout must be greater than 0, e.g. 10s",
-        ));
-    }
-    if raw.refresh_timeout.is_zero() || raw.refresh_timeout > MAX_REFRESH_TIMEOUT {
-        return Err(ConfigError::new(
-            "refresh_timeout must be greater than 0 and at most 1h, e.g. 8s (below the scrape timeout)",
-        ));
-    }
+    let api_url = api_url(&raw.api_url)?;
+    let cache_ttl = bounded("cache_ttl", raw.cache_ttl, CACHE_TTL)?;
+    let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
+    let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
     if raw.max_gateways == 0 || raw.max_gateways > MAX_MAX_GATEWAYS {
         return Err(ConfigError::new(format!(
             "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
@@ -574,6 +493,12 @@ pub(crate) fn validate(
             "set at most one of gateways, organization and user",
         ));
     }
+    let bad_id = |what: &str, id: &str| {
+        ConfigError::new(format!(
+            "invalid {what} `{}`: IDs are lowercase letters, digits and dashes",
+            one_line_text(id)
+        ))
+    };
     let scope = if let Some(ids) = explicit {
         if ids.is_empty() {
             return Err(ConfigError::new(
@@ -581,23 +506,17 @@ pub(crate) fn validate(
             ));
         }
         if let Some(bad) = ids.iter().find(|id| !valid_id(id)) {
-            return Err(ConfigError::new(format!(
-                "invalid gateway ID `{bad}` in gateways: IDs are lowercase letters, digits and dashes"
-            )));
+            return Err(bad_id("gateway ID", bad));
         }
         Scope::Explicit(ids)
     } else if let Some(org) = raw.organization {
         if !valid_id(&org) {
-            return Err(ConfigError::new(format!(
-                "invalid organization ID `{org}`: IDs are lowercase letters, digits and dashes"
-            )));
+            return Err(bad_id("organization ID", &org));
         }
         Scope::Organization(org)
     } else if let Some(user) = raw.user {
         if !valid_id(&user) {
-            return Err(ConfigError::new(format!(
-                "invalid user ID `{user}`: IDs are lowercase letters, digits and dashes"
-            )));
+            return Err(bad_id("user ID", &user));
         }
         Scope::User(user)
     } else {
@@ -608,16 +527,45 @@ pub(crate) fn validate(
         api_url,
         api_key,
         api_key_source,
-        cache_ttl: raw.cache_ttl,
-        request_timeout: raw.request_timeout,
-        refresh_timeout: raw.refresh_timeout,
+        cache_ttl,
+        request_timeout,
+        refresh_timeout,
         max_gateways: raw.max_gateways,
         scope,
         legacy_metrics: raw.legacy_metrics,
         config_file,
-        web: crate::web::WebConfig::default(),
+        web_config_file: raw.web_config_file,
         targets: Vec::new(),
     })
+}
+
+/// Parse `api_url`: http(s) with a host, no credentials, query or fragment
+/// (the client appends API paths; a query would be silently lost).
+fn api_url(text: &str) -> Result<Url, ConfigError> {
+    let shown = one_line_text(text);
+    let mut url = Url::parse(text.trim()).map_err(|e| {
+        ConfigError::new(format!(
+            "invalid api_url `{shown}`: {e}; use e.g. https://eu1.cloud.thethings.network"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(format!(
+            "invalid api_url `{shown}`: must be an http or https URL with a host, e.g. https://eu1.cloud.thethings.network"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            "invalid api_url: it must not carry credentials; put the key in /etc/ttn-exporter/key",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(format!(
+            "invalid api_url `{shown}`: remove the query or fragment (`?...`, `#...`); give the base URL only, e.g. https://eu1.cloud.thethings.network"
+        )));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
 }
 
 /// TTS entity IDs: 2-36 characters of `a-z`, `0-9` and `-`, no leading dash.
@@ -628,230 +576,4 @@ fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn env(pairs: &[(&str, &str)]) -> Environment {
-        Environment {
-            vars: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    fn key_file(dir: &Path, mode: u32, content: &str) -> PathBuf {
-        let p = dir.join("key");
-        let mut f = std::fs::File::create(&p).unwrap();
-        f.write_all(content.as_bytes()).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
-    }
-
-    const KEY: &str = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
-
-    #[test]
-    fn defaults_with_env_key() {
-        let c = load(
-            Some(Path::new("/dev/null")),
-            &Overrides::default(),
-            &env(&[(ENV_API_KEY, KEY)]),
-        )
-        .unwrap();
-        assert_eq!(c.listen.to_string(), "[::]:9715");
-        assert_eq!(c.api_url.as_str(), "https://eu1.cloud.thethings.network/");
-        assert_eq!(c.cache_ttl, Duration::from_secs(30));
-        assert_eq!(c.request_timeout, Duration::from_secs(10));
-        assert_eq!(c.refresh_timeout, Duration::from_secs(8));
-        assert_eq!(c.max_gateways, 10_000);
-        assert_eq!(c.scope, Scope::All);
-        assert!(!c.legacy_metrics);
-        assert_eq!(c.api_key.expose(), KEY);
-        assert_eq!(format!("{:?}", c.api_key), "[redacted]");
-        assert!(!format!("{c:?}").contains(KEY));
-    }
-
-    #[test]
-    fn layering_file_env_flags() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config.toml");
-        std::fs::write(
-            &cfg,
-            "listen = \"127.0.0.1:1\"\ncache_ttl = \"5m\"\nrequest_timeout = \"3s\"\napi_url = \"http://file\"\n",
-        )
-        .unwrap();
-        let e = env(&[
-            (ENV_API_KEY, KEY),
-            ("TTN_EXPORTER_CACHE_TTL", "45s"),
-            ("TTN_EXPORTER_API_URL", "http://env:8080/"),
-            ("TTN_EXPORTER_LEGACY_METRICS", "true"),
-            ("TTN_EXPORTER_GATEWAYS", "gw-a, gw-b"),
-        ]);
-        let flags = Overrides {
-            api_url: Some("http://flag:1885".into()),
-            ..Default::default()
-        };
-        let c = load(Some(&cfg), &flags, &e).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
-        assert_eq!(c.cache_ttl, Duration::from_secs(45));
-        assert_eq!(c.request_timeout, Duration::from_secs(3));
-        assert_eq!(c.api_url.as_str(), "http://flag:1885/");
-        assert!(c.legacy_metrics);
-        assert_eq!(c.scope, Scope::Explicit(vec!["gw-a".into(), "gw-b".into()]));
-        assert_eq!(c.config_file.as_deref(), Some(cfg.as_path()));
-    }
-
-    #[test]
-    fn shipped_example_config_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.toml");
-        assert!(path.exists(), "{} is missing", path.display());
-        let raw = load_raw(Some(&path), &Overrides::default(), &env(&[])).unwrap();
-        assert_eq!(raw, RawConfig::default());
-    }
-
-    fn err_of(cfg_text: &str, e: &[(&str, &str)]) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config.toml");
-        std::fs::write(&cfg, cfg_text).unwrap();
-        let mut pairs: Vec<(&str, &str)> = vec![(ENV_API_KEY, KEY)];
-        pairs.extend_from_slice(e);
-        load(Some(&cfg), &Overrides::default(), &env(&pairs))
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn bad_configs_say_what_is_wrong() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case] = &[
-            ("cache_tll = \"5s\"\n", &[], "cache_tll"),
-            ("listen = \n", &[], "config.toml"),
-            ("api_url = \"not a url\"\n", &[], "invalid api_url"),
-            ("api_url = \"ftp://x\"\n", &[], "http or https"),
-            ("cache_ttl = \"five\"\n", &[], "cache_ttl"),
-            ("cache_ttl = \"0s\"\n", &[], "cache_ttl must be greater"),
-            ("refresh_timeout = \"0s\"\n", &[], "refresh_timeout must be"),
-            ("refresh_timeout = \"2h\"\n", &[], "refresh_timeout must be"),
-            ("max_gateways = 0\n", &[], "max_gateways must be between"),
-            ("max_gateways = -5\n", &[], "max_gateways"),
-            ("listen = \"localhost\"\n", &[], "invalid listen address"),
-            ("gateways = []\n", &[], "gateways is empty"),
-            ("gateways = [\"Bad ID\"]\n", &[], "invalid gateway ID"),
-            ("organization = \"o\"\nuser = \"u\"\n", &[], "at most one"),
-            ("", &[("TTN_EXPORTER_BOGUS", "1")], "TTN_EXPORTER_BOGUS"),
-            (
-                "",
-                &[("TTN_EXPORTER_REQUEST_TIMEOUT", "soon")],
-                "in environment variable TTN_EXPORTER_REQUEST_TIMEOUT",
-            ),
-        ];
-        for (text, e, needle) in cases {
-            let msg = err_of(text, e);
-            assert!(msg.contains(needle), "{text:?}: {msg}");
-            assert!(!msg.contains('\n'), "multi-line: {msg}");
-            assert!(!msg.contains(KEY));
-        }
-    }
-
-    #[test]
-    fn explicit_missing_config_is_an_error() {
-        let msg = load(
-            Some(Path::new("/nonexistent/ttn.toml")),
-            &Overrides::default(),
-            &env(&[(ENV_API_KEY, KEY)]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("/nonexistent/ttn.toml"), "{msg}");
-        assert!(msg.contains("no such file"), "{msg}");
-    }
-
-    #[test]
-    fn key_lookup_order_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("creds");
-        std::fs::create_dir(&creds).unwrap();
-        let file = key_file(dir.path(), 0o600, "  NNSXS.FILE-KEY.FAKE\n");
-        let flags = Overrides {
-            api_key_file: Some(file.clone()),
-            ..Default::default()
-        };
-        let cfg = Some(Path::new("/dev/null"));
-        // file only
-        let c = load(cfg, &flags, &env(&[])).unwrap();
-        assert_eq!(c.api_key.expose(), "NNSXS.FILE-KEY.FAKE");
-        // env beats file
-        let c = load(cfg, &flags, &env(&[(ENV_API_KEY, "NNSXS.ENV-KEY.FAKE")])).unwrap();
-        assert_eq!(c.api_key.expose(), "NNSXS.ENV-KEY.FAKE");
-        // credential beats env
-        std::fs::write(creds.join("ttn_key"), "NNSXS.CRED-KEY.FAKE\n").unwrap();
-        let e = env(&[
-            (ENV_API_KEY, "NNSXS.ENV-KEY.FAKE"),
-            ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
-        ]);
-        let c = load(cfg, &flags, &e).unwrap();
-        assert_eq!(c.api_key.expose(), "NNSXS.CRED-KEY.FAKE");
-        assert_eq!(c.api_key_source, "systemd credential ttn_key");
-    }
-
-    #[test]
-    fn bad_keys_are_refused_with_one_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let cases: &[(u32, &str, &str)] = &[
-            (0o600, "", "is empty"),
-            (0o600, " \n", "is empty"),
-            (0o600, "NNSXS.A B", "whitespace"),
-            (0o644, "NNSXS.FAKE", "other users"),
-            (0o604, "NNSXS.FAKE", "chmod 0600"),
-        ];
-        for (mode, content, needle) in cases {
-            let file = key_file(dir.path(), *mode, content);
-            let flags = Overrides {
-                api_key_file: Some(file),
-                ..Default::default()
-            };
-            let msg = load(Some(Path::new("/dev/null")), &flags, &env(&[]))
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(needle), "{mode:o} {content:?}: {msg}");
-            assert!(!msg.contains('\n'));
-            if !content.trim().is_empty() {
-                assert!(!msg.contains(content.trim()), "key leaked: {msg}");
-            }
-        }
-        let msg = load(
-            Some(Path::new("/dev/null")),
-            &Overrides::default(),
-            &env(&[(ENV_API_KEY, "")]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("TTN_EXPORTER_API_KEY is empty"), "{msg}");
-    }
-
-    #[test]
-    fn missing_key_names_the_file_and_the_fix() {
-        let dir = tempfile::tempdir().unwrap();
-        let flags = Overrides {
-            api_key_file: Some(dir.path().join("key")),
-            ..Default::default()
-        };
-        let msg = load(Some(Path::new("/dev/null")), &flags, &env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("does not exist"), "{msg}");
-        assert!(msg.contains("install -m 0600"), "{msg}");
-        // Under systemd with the default path: it names /etc/ttn-exporter/key.
-        let creds = dir.path().join("creds");
-        std::fs::create_dir(&creds).unwrap();
-        let e = env(&[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())]);
-        let msg = load(Some(Path::new("/dev/null")), &Overrides::default(), &e)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("/etc/ttn-exporter/key is missing"), "{msg}");
-    }
 }

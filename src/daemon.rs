@@ -10,11 +10,15 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cache::{Cache, Source};
-use crate::config::{self, Config, ConfigError, Environment, Overrides};
+use crate::config::{self, Config, ConfigError, Overrides};
 use crate::metrics::SelfMetrics;
-use crate::server::{self, Limits};
-use crate::systemd;
+use crate::server::{self, Limits, SharedWeb};
+use crate::systemd::{self, Environment};
 use crate::tts;
+use crate::web::{self, WebConfig, WebError};
+
+/// How long a SIGHUP reload may take to read config, key and web config.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to (re)load the configuration: `--config` and the flags.
 #[derive(Clone, Debug)]
@@ -25,14 +29,37 @@ pub struct Loader {
     pub overrides: Overrides,
 }
 
+/// A configuration and the live objects built from it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The plain configuration.
+    pub config: Config,
+    /// TLS acceptor and basic auth built from `config.web_config_file`.
+    pub web: WebConfig,
+}
+
+/// Why loading failed: one line; the binary exits 78 on it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Config file, environment, flags or key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The web config file.
+    #[error(transparent)]
+    Web(#[from] WebError),
+}
+
 impl Loader {
-    /// Load from the process environment.
-    pub fn load(&self) -> Result<Config, ConfigError> {
-        config::load(
-            self.config_path.as_deref(),
-            &self.overrides,
-            &Environment::from_process(),
-        )
+    /// Load config and key from the process environment and build TLS and
+    /// basic auth from the web config file it names.
+    pub fn load(&self) -> Result<Loaded, LoadError> {
+        let env = Environment::from_process();
+        let config = config::load(self.config_path.as_deref(), &self.overrides, &env)?;
+        let web = match &config.web_config_file {
+            Some(p) => web::load(p, &env)?,
+            None => WebConfig::default(),
+        };
+        Ok(Loaded { config, web })
     }
 }
 
@@ -40,9 +67,11 @@ impl Loader {
 /// if one was passed; otherwise `config.listen` is bound.
 pub async fn run(
     loader: Loader,
-    config: Config,
+    loaded: Loaded,
     listener: Option<std::net::TcpListener>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
+    let Loaded { config, web } = loaded;
     // Handlers first: a signal that arrives once READY=1 is out (systemctl
     // reload or stop right after start) must not take the default action.
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -50,12 +79,7 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let listener = match listener {
         Some(l) => TcpListener::from_std(l).context("cannot use the socket systemd passed")?,
-        None => TcpListener::bind(config.listen).await.with_context(|| {
-            format!(
-                "cannot listen on {}; stop whatever uses it or set `listen`",
-                config.listen
-            )
-        })?,
+        None => server::bind(config.listen).await?,
     };
     let addr = listener
         .local_addr()
@@ -70,27 +94,29 @@ pub async fn run(
         .context("cannot set up the targets")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stop_wait = stop_rx.clone();
-    let web = Arc::new(RwLock::new(config.web.clone()));
-    let server = tokio::spawn(server::serve_with(
+    let with = match (web.tls.is_some(), web.auth.is_some()) {
+        (true, true) => " with TLS and basic auth",
+        (true, false) => " with TLS",
+        (false, true) => " with basic auth",
+        (false, false) => "",
+    };
+    let web: SharedWeb = Arc::new(RwLock::new(web));
+    let server = tokio::spawn(server::serve(
         listener,
         cache.clone(),
-        Limits::default(),
+        limits,
         web.clone(),
         async move {
             let _ = stop_wait.wait_for(|s| *s).await;
         },
     ));
     tracing::info!(
-        "serving metrics on {addr}{} for {} (key from {}, cache_ttl {}s)",
-        match (config.web.tls.is_some(), config.web.auth.is_some()) {
-            (true, true) => " with TLS and basic auth",
-            (true, false) => " with TLS",
-            (false, true) => " with basic auth",
-            (false, false) => "",
-        },
+        "serving metrics on {addr}{with} for {} (key from {}, cache_ttl {}s, at most {} connections, {} per client)",
         config.api_url,
         config.api_key_source,
-        config.cache_ttl.as_secs_f64()
+        config.cache_ttl.as_secs_f64(),
+        limits.max_connections,
+        limits.max_per_client
     );
     systemd::ready(&format!("serving on {addr}; no refresh yet"));
     let status = tokio::spawn(status_loop(cache.clone(), stop_rx));
@@ -100,7 +126,16 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&loader, &mut current, &cache, &web),
+            _ = hup.recv() => {
+                systemd::reloading();
+                // Read the files off this loop, so a stop signal meanwhile
+                // is still handled at once.
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    loaded = load_off_loop(&loader) => apply(loaded, &mut current, &cache, &web),
+                }
+            }
         }
     }
     tracing::info!("stopping");
@@ -111,49 +146,78 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGHUP: re-read config and key; keep the old ones if the new are bad.
-fn reload(loader: &Loader, current: &mut Config, cache: &Cache, web: &server::SharedWeb) {
-    systemd::reloading();
-    if std::env::var_os("CREDENTIALS_DIRECTORY").is_some() {
+/// Load on a blocking thread, giving up after [`RELOAD_TIMEOUT`].
+async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
+    if Environment::from_process().credentials_dir().is_some() {
         // systemd (252) copies credentials and reads EnvironmentFile= at
         // start only: re-reading them here cannot see a change.
         tracing::warn!(
             "SIGHUP re-reads the key and config, but systemd passed them as copies made at service start; to apply changes run `systemctl restart ttn.service` (ttn.socket keeps the port open meanwhile)"
         );
     }
-    match loader.load() {
-        Ok(new) => match Source::from_config(&new, cache.self_metrics()) {
-            Ok(source) => {
-                if let Err(e) = cache.targets().apply(&new.targets) {
-                    tracing::error!("reload failed, keeping the old configuration: {e}");
-                    systemd::ready(&format!("reload failed: {e}"));
-                    return;
-                }
-                if new.listen != current.listen {
-                    tracing::warn!(
-                        "`listen` changed to {}; restart the service to apply it",
-                        new.listen
-                    );
-                }
-                cache.set_source(source);
-                *web.write().unwrap_or_else(|e| e.into_inner()) = new.web.clone();
-                tracing::info!(
-                    "reloaded configuration and key (key from {})",
-                    new.api_key_source
-                );
-                *current = new;
-                systemd::ready("reloaded; next scrape refreshes");
-            }
-            Err(e) => {
-                tracing::error!("reload failed, keeping the old configuration: {e}");
-                systemd::ready(&format!("reload failed: {e}"));
-            }
-        },
+    let loader = loader.clone();
+    let task = tokio::task::spawn_blocking(move || loader.load());
+    match tokio::time::timeout(RELOAD_TIMEOUT, task).await {
+        Ok(Ok(loaded)) => loaded.map_err(|e| e.to_string()),
+        Ok(Err(join)) => Err(format!("internal error while loading: {join}")),
+        Err(_) => Err(format!(
+            "reading the configuration took longer than {} s",
+            RELOAD_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// SIGHUP: use the new config and key; keep the old ones if the new are
+/// bad. The cached output stays fresh unless the API URL, key or scope
+/// changed, and a back-off the API asked for is kept unless its host did.
+fn apply(loaded: Result<Loaded, String>, current: &mut Config, cache: &Cache, web: &SharedWeb) {
+    let source = loaded.and_then(|l| {
+        Source::from_config(&l.config, cache.self_metrics())
+            .map(|s| (l, s))
+            .map_err(|e| e.to_string())
+    });
+    let (new, source) = match source {
+        Ok(x) => x,
         Err(e) => {
             tracing::error!("reload failed, keeping the old configuration: {e}");
             systemd::ready(&format!("reload failed: {e}"));
+            return;
         }
+    };
+    let Loaded {
+        config: new,
+        web: new_web,
+    } = new;
+    if new.listen != current.listen {
+        tracing::warn!(
+            "`listen` changed to {}; restart the service to apply it",
+            new.listen
+        );
     }
+    let same_api = new.api_url == current.api_url
+        && new.api_key == current.api_key
+        && new.scope == current.scope;
+    if same_api {
+        cache.keep_source_fresh(source);
+    } else {
+        if new.api_url.host_str() != current.api_url.host_str()
+            || new.api_url.port_or_known_default() != current.api_url.port_or_known_default()
+        {
+            cache.clear_backoff();
+        }
+        cache.set_source(source);
+    }
+    *web.write().unwrap_or_else(|e| e.into_inner()) = new_web;
+    tracing::info!(
+        "reloaded configuration and key (key from {})",
+        new.api_key_source
+    );
+    *current = new;
+    systemd::ready(if same_api {
+        "reloaded; API settings unchanged"
+    } else {
+        "reloaded; next scrape refreshes"
+    });
 }
 
 /// The `STATUS=` line for `systemctl status`.

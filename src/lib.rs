@@ -10,6 +10,8 @@
 //! - [`config`]: figment layering (defaults < config.toml < env < flags),
 //!   validation, and where the key is read from.
 //! - [`cli`]: the command-line flags.
+//! - [`keys`]: the secret [`keys::ApiKey`] and where it is found.
+//! - [`secret_file`]: reading the key file safely (regular, small, no hang).
 //! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
 //! - [`model`]: the [`model::Snapshot`] of one refresh, the secret
 //!   [`model::ApiKey`], the [`model::Scope`]; plain data.
@@ -22,18 +24,25 @@
 //!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
 //! - [`status_page`]: the HTML status page at `/`, built once per refresh.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
-//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
-//! - [`systemd`]: socket activation, sd-notify, journald logging.
+//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config);
+//!   [`basic_auth`]: the bounded bcrypt check.
+//! - [`systemd`]: socket activation, sd-notify, journald logging, the
+//!   process [`systemd::Environment`] and [`systemd::credential_path`].
+//! - [`fds`]: the descriptor limit and the connection caps derived from it.
 //! - [`daemon`]: wiring, signals (SIGTERM, SIGHUP reload) and `check`.
 
+pub mod basic_auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fds;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod probe;
 pub mod sanitize;
+pub mod secret_file;
 pub mod self_metrics;
 pub mod server;
 pub mod shard;

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use ttn_exporter::cli::{Args, Command};
 use ttn_exporter::config::EX_CONFIG;
 use ttn_exporter::daemon::{self, Loader};
+use ttn_exporter::server::{BindError, Limits};
 use ttn_exporter::systemd;
 
 fn main() -> ExitCode {
@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    let args = Args::parse();
+    // Before any thread: use all the descriptors the hard limit allows.
+    let nofile = ttn_exporter::fds::raise_nofile_limit();
+    let args = Args::parse_with_defaults();
     // Read the systemd socket before any thread exists.
     let listener = match systemd::take_listener() {
         Ok(l) => l,
@@ -29,13 +31,20 @@ fn main() -> ExitCode {
     systemd::init_logging(args.log_format);
     let loader = Loader {
         config_path: args.config.clone(),
-        overrides: args.overrides(),
+        overrides: args.overrides.clone(),
     };
-    let config = match loader.load() {
-        Ok(c) => c,
+    let loaded = match loader.load() {
+        Ok(l) => l,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let limits = match nofile {
+        Ok(n) => Limits::for_fd_limit(n),
+        Err(e) => {
+            tracing::warn!("cannot read RLIMIT_NOFILE ({e}); assuming 1024");
+            Limits::for_fd_limit(1024)
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -51,12 +60,19 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            Some(Command::Check) => daemon::check(config).await,
-            None => daemon::run(loader, config, listener).await,
+            Some(Command::Check) => daemon::check(loaded.config).await,
+            None => daemon::run(loader, loaded, listener, limits).await,
         }
     });
+    // A reload stuck on a file (given up after its timeout) must not keep
+    // the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<BindError>().is_some() => {
+            tracing::error!("{e:#}");
+            ExitCode::from(EX_CONFIG)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE

@@ -4,10 +4,12 @@
 //! Connections and header sizes are bounded (see [`Limits`]). TLS and basic
 //! auth are optional ([`crate::web`]).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,6 +29,9 @@ use crate::web::{BasicAuth, WebConfig};
 pub struct Limits {
     /// Open connections at once; further ones are closed on accept.
     pub max_connections: usize,
+    /// Open connections of one client IP address at once; further ones
+    /// from it are closed on accept.
+    pub max_per_client: usize,
     /// A request's headers must arrive within this; an idle keep-alive
     /// connection is closed after it too.
     pub header_read_timeout: Duration,
@@ -40,6 +45,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_per_client: 1024,
             header_read_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
@@ -47,24 +53,131 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The daemon's limits: connection caps from the soft descriptor limit
+    /// (see [`crate::fds::connection_caps`]), the rest as default.
+    pub fn for_fd_limit(nofile: u64) -> Limits {
+        let (max_connections, max_per_client) = crate::fds::connection_caps(nofile);
+        Limits {
+            max_connections,
+            max_per_client,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Log an accept failure at most this often (the count of the others is
+/// in the next line).
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Pause after an accept failure (EMFILE and friends) before the next try.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accept failures, logged at most once per [`ACCEPT_LOG_INTERVAL`].
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    /// Count `e`; log it unless a line was logged within the interval.
+    /// True when it was logged.
+    fn record(&mut self, e: &std::io::Error) -> bool {
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < ACCEPT_LOG_INTERVAL)
+        {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return false;
+        }
+        let hint = match e.raw_os_error() {
+            Some(libc::EMFILE) | Some(libc::ENFILE) => {
+                "; out of file descriptors: raise LimitNOFILE= or lower the load"
+            }
+            _ => "",
+        };
+        if self.suppressed > 0 {
+            tracing::warn!(
+                "accept failed: {e}{hint} ({} more failures in the last {} s)",
+                self.suppressed,
+                ACCEPT_LOG_INTERVAL.as_secs()
+            );
+        } else {
+            tracing::warn!("accept failed: {e}{hint}");
+        }
+        self.last_logged = Some(now);
+        self.suppressed = 0;
+        true
+    }
+}
+
+/// Open connections per client IP; a [`ClientSlot`] gives one back on drop.
+#[derive(Clone, Default)]
+struct PerClient(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct ClientSlot {
+    map: PerClient,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            map: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The address in `listen` cannot be bound (in use, not local, no
+/// permission): a configuration problem, exit 78.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {reason}; stop whatever uses it or set `listen`")]
+pub struct BindError {
+    addr: SocketAddr,
+    reason: String,
+}
+
+/// Bind `addr` for [`serve`].
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|e| BindError {
+        addr,
+        reason: match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is already in use".to_owned(),
+            std::io::ErrorKind::AddrNotAvailable => "no such local address".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        },
+    })
+}
+
 /// The TLS and auth settings, swappable at run time (SIGHUP reload); each
 /// new connection uses the settings current when it is accepted.
 pub type SharedWeb = Arc<RwLock<WebConfig>>;
 
-/// Serve `cache` on `listener` over plain HTTP until `shutdown` completes,
-/// then let requests in flight finish (up to [`Limits::shutdown_grace`]).
+/// Serve `cache` on `listener` until `shutdown` completes, then let
+/// requests in flight finish (up to [`Limits::shutdown_grace`]). TLS and
+/// basic auth are as `web` currently says (plain HTTP when it is default).
 pub async fn serve(
-    listener: TcpListener,
-    cache: Cache,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) {
-    let web = Arc::new(RwLock::new(WebConfig::default()));
-    serve_with(listener, cache, limits, web, shutdown).await;
-}
-
-/// [`serve`] with TLS and basic auth as `web` says.
-pub async fn serve_with(
     listener: TcpListener,
     cache: Cache,
     limits: Limits,
@@ -72,6 +185,8 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClient::default();
+    let mut accept_errors = AcceptErrors::default();
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -85,9 +200,10 @@ pub async fn serve_with(
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
-                    // EMFILE and friends: do not spin, do not die.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // EMFILE and friends: do not spin, do not die, do not
+                    // flood the log.
+                    let _ = accept_errors.record(&e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -95,6 +211,12 @@ pub async fn serve_with(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        let ip = canonical_ip(peer.ip());
+        let Some(slot) = per_client.take(ip, limits.max_per_client) else {
+            tracing::debug!(%peer, "per-client connection limit reached; closing new connection");
             drop(stream);
             continue;
         };
@@ -138,6 +260,7 @@ pub async fn serve_with(
             if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
+            drop(slot);
             drop(permit);
         });
     }
@@ -147,6 +270,14 @@ pub async fn serve_with(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::info!("shutdown grace period over; closing remaining connections");
         }
+    }
+}
+
+/// An IPv4 client seen on an IPv6 socket counts as its IPv4 address.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -256,6 +387,15 @@ mod tests {
         let mut m = hyper::HeaderMap::new();
         m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
         m
+    }
+
+    #[test]
+    fn accept_failures_are_logged_once_per_interval() {
+        let mut errors = AcceptErrors::default();
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let logged = (0..100).filter(|_| errors.record(&emfile)).count();
+        assert_eq!(logged, 1);
+        assert_eq!(errors.suppressed, 99);
     }
 
     #[test]

@@ -6,12 +6,70 @@
 use std::io;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+/// The directory whose files systemd hands over as credentials: the unit
+/// loads all of it as credential `ttn` (`LoadCredential=ttn:/etc/ttn-exporter`),
+/// so each file arrives as `$CREDENTIALS_DIRECTORY/ttn_<name>`.
+pub const CONFIG_DIR: &str = "/etc/ttn-exporter";
+
+/// Everything read from the process environment, gathered in one place so
+/// tests can supply it without touching the real environment.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// All variables (only `TTN_EXPORTER_*` and `CREDENTIALS_DIRECTORY` matter).
+    pub vars: Vec<(String, String)>,
+}
+
+impl Environment {
+    /// The real process environment.
+    pub fn from_process() -> Environment {
+        Environment {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        }
+    }
+
+    /// The value of variable `name`, the last one if set twice.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `$CREDENTIALS_DIRECTORY`, if systemd set it.
+    pub fn credentials_dir(&self) -> Option<PathBuf> {
+        self.get("CREDENTIALS_DIRECTORY")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+/// Where to read a file the configuration names: a file directly in
+/// [`CONFIG_DIR`] is read from its credential copy `ttn_<name>` when systemd
+/// passed one (the directory itself is root-only); any other path, or one
+/// without a credential copy, is read as given. Used for the key, the config
+/// file and the TLS files alike.
+pub fn credential_path(path: &Path, env: &Environment) -> PathBuf {
+    if let (Some(dir), Ok(rest)) = (env.credentials_dir(), path.strip_prefix(CONFIG_DIR)) {
+        if let Some(name) = rest.to_str().filter(|n| !n.is_empty() && !n.contains('/')) {
+            let cred = dir.join(format!("ttn_{name}"));
+            if cred.exists() {
+                return cred;
+            }
+        }
+    }
+    path.to_owned()
+}
 
 /// Take the TCP socket systemd passed (`LISTEN_FDS`/`LISTEN_PID`), if any,
 /// set non-blocking for tokio. Call before the runtime starts threads.
@@ -85,7 +143,8 @@ fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -
             return None;
         }
     }
-    Some(Duration::from_micros(usec / 2))
+    // At least 1 µs: a zero period would panic in `tokio::time::interval`.
+    Some(Duration::from_micros((usec / 2).max(1)))
 }
 
 /// How log lines are written.
@@ -155,6 +214,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn files_in_the_config_dir_come_from_the_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ttn_tls.crt"), "x").expect("write");
+        let env = Environment {
+            vars: vec![(
+                "CREDENTIALS_DIRECTORY".into(),
+                dir.path().display().to_string(),
+            )],
+        };
+        let p = |s: &str| credential_path(Path::new(s), &env);
+        assert_eq!(
+            p("/etc/ttn-exporter/tls.crt"),
+            dir.path().join("ttn_tls.crt")
+        );
+        // Not delivered as a credential, elsewhere, or no systemd: as given.
+        assert_eq!(
+            p("/etc/ttn-exporter/other.crt"),
+            Path::new("/etc/ttn-exporter/other.crt")
+        );
+        assert_eq!(p("/srv/tls.crt"), Path::new("/srv/tls.crt"));
+        assert_eq!(
+            credential_path(
+                Path::new("/etc/ttn-exporter/tls.crt"),
+                &Environment::default()
+            ),
+            Path::new("/etc/ttn-exporter/tls.crt")
+        );
+    }
+
+    #[test]
     fn watchdog_follows_sd_watchdog_enabled() {
         let half = Some(Duration::from_millis(100));
         assert_eq!(watchdog_interval_from(Some("200000"), Some("42"), 42), half);
@@ -162,6 +251,10 @@ mod tests {
         assert_eq!(watchdog_interval_from(Some("200000"), Some("1"), 42), None);
         assert_eq!(watchdog_interval_from(Some("200000"), Some("x"), 42), None);
         assert_eq!(watchdog_interval_from(Some("0"), None, 42), None);
+        assert_eq!(
+            watchdog_interval_from(Some("1"), None, 42),
+            Some(Duration::from_micros(1))
+        );
         assert_eq!(watchdog_interval_from(Some("soon"), None, 42), None);
         assert_eq!(watchdog_interval_from(None, Some("42"), 42), None);
     }

@@ -13,8 +13,6 @@
 //! with the same checks as the main key.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
@@ -160,90 +158,11 @@ fn default_key_file(name: &str) -> PathBuf {
     PathBuf::from(format!("/etc/ttn-exporter/{name}.key"))
 }
 
-/// Credential, then environment, then the key file.
+/// Credential `ttn_NAME.key`, then environment, then the key file
+/// ([`crate::config::find_key_in`]).
 fn find_key(name: &str, file: &Path, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
     let credential = format!("ttn_{name}.key");
-    let cred_dir = env.credentials_dir();
-    if let Some(dir) = &cred_dir {
-        let path = dir.join(&credential);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let key = ApiKey::parse(&text).map_err(|why| {
-                    format!("key credential {credential} {why}; write the key alone into /etc/ttn-exporter/{name}.key")
-                })?;
-                return Ok((key, format!("systemd credential {credential}")));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(
-                    format!("cannot read key credential {credential}: {}", io_reason(&e)).into(),
-                )
-            }
-        }
-    }
-    let var = key_env(name);
-    if let Some((_, value)) = env.vars.iter().rev().find(|(k, _)| *k == var) {
-        let key = ApiKey::parse(value)
-            .map_err(|why| format!("{var} {why}; set it to the key alone (NNSXS....)"))?;
-        return Ok((key, format!("environment {var}")));
-    }
-    let how = format!(
-        "create it with: sudo install -m 0600 -o root -g root /dev/stdin {} <<< 'NNSXS....'",
-        file.display()
-    );
-    let meta = std::fs::metadata(file).map_err(|e| {
-        let why = if cred_dir.is_some() && file == default_key_file(name) {
-            format!("is missing (systemd passed no credential {credential})")
-        } else {
-            match e.kind() {
-                io::ErrorKind::NotFound => "does not exist".to_owned(),
-                io::ErrorKind::PermissionDenied => {
-                    "is not readable (permission denied; run as root or via systemd)".to_owned()
-                }
-                _ => format!("cannot be read ({})", io_reason(&e)),
-            }
-        };
-        format!("no API key: {} {why}; {how}, or set {var}", file.display())
-    })?;
-    let mode = meta.permissions().mode();
-    if mode & 0o007 != 0 {
-        return Err(format!(
-            "API key file {} is accessible by other users (mode {:04o}); fix it with: sudo chmod 0600 {}",
-            file.display(),
-            mode & 0o7777,
-            file.display()
-        )
-        .into());
-    }
-    if mode & 0o070 != 0 {
-        tracing::warn!(
-            "API key file {} of target {name} is readable by its group (mode {:04o}); chmod 0600 it unless that group is meant to read the key",
-            file.display(),
-            mode & 0o7777
-        );
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        format!(
-            "cannot read API key file {}: {}; {how}",
-            file.display(),
-            io_reason(&e)
-        )
-    })?;
-    let key = ApiKey::parse(&text).map_err(|why| {
-        format!(
-            "API key file {} {why}; write the key alone into it",
-            file.display()
-        )
-    })?;
-    Ok((key, format!("file {}", file.display())))
-}
-
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
+    crate::config::find_key_in(env, &[&credential], &key_env(name), file)
 }
 
 /// The running targets: one [`Cache`] each, swapped as a whole on reload.
@@ -319,7 +238,8 @@ mod tests {
         for (name, mode, text) in [("acme.key", 0o600, ACME), ("open.key", 0o644, ACME)] {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
         }
         let mut v: Vec<(String, String)> = vec![(ENV_API_KEY.into(), KEY.into())];
         v.extend(vars.iter().map(|(k, x)| (k.to_string(), x.to_string())));
@@ -394,7 +314,7 @@ mod tests {
             ),
             (
                 "[targets.acme]\napi_key_file = \"DIR/acme.key\"\ncache_ttl = \"0s\"\n",
-                "cache_ttl must be greater",
+                "cache_ttl = 0s is out of range",
             ),
         ];
         for (text, needle) in cases {

@@ -863,7 +863,7 @@ fn sighup_rotates_the_key_file_without_dropping_the_socket() {
     let port = free_port();
     let addr = loopback(port);
     let mut cmd = exporter(&files, &fake.url(), port);
-    cmd.env("TTN_EXPORTER_CACHE_TTL", "100ms");
+    cmd.env("TTN_EXPORTER_CACHE_TTL", "1s");
     let mut d = Daemon::spawn(cmd);
     let pid = d.pid();
     wait_healthy(&mut d, addr);
@@ -945,7 +945,7 @@ fn sighup_rotates_the_credential_on_the_passed_socket() {
         .arg("-E")
         .arg(format!("CREDENTIALS_DIRECTORY={}", path_str(&creds)))
         .arg("-E")
-        .arg("TTN_EXPORTER_CACHE_TTL=100ms")
+        .arg("TTN_EXPORTER_CACHE_TTL=1s")
         .arg(BIN)
         .arg("--config")
         .arg(files.config())

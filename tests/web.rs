@@ -4,16 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use common::*;
 use fake_tts::FakeGateway;
-use ttn_exporter::cache::{Cache, Source};
-use ttn_exporter::config::Environment;
-use ttn_exporter::metrics::SelfMetrics;
-use ttn_exporter::server::{self, Limits};
-use ttn_exporter::web::{self, WebConfig};
+use ttn_exporter::server::Limits;
+use ttn_exporter::systemd::Environment;
+use ttn_exporter::web;
 
 struct Tls {
     dir: tempfile::TempDir,
@@ -35,37 +32,9 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     p
 }
 
-async fn serve(
-    web: WebConfig,
-    api: &str,
-) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let own = SelfMetrics::new().unwrap();
-    let cache = Cache::new(Source::from_config(&config(api), &own).unwrap(), own);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve_with(
-        listener,
-        cache,
-        Limits::default(),
-        Arc::new(RwLock::new(web)),
-        async {
-            let _ = rx.await;
-        },
-    ));
-    (addr, tx)
-}
-
 /// A server with TLS and basic auth (`prometheus:s3cret-scraper`); its
 /// `https://localhost:PORT/metrics` URL.
-async fn tls_auth_server(
-    api: &str,
-) -> (
-    Tls,
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    String,
-) {
+async fn tls_auth_server(api: &str) -> (Tls, std::net::SocketAddr, Exporter, String) {
     let tls = make_tls();
     let hash = bcrypt::hash("s3cret-scraper", 4).unwrap();
     let path = write_config(
@@ -77,15 +46,16 @@ async fn tls_auth_server(
     );
     let web = web::load(&path, &Environment::default()).unwrap();
     assert!(web.tls.is_some() && web.auth.is_some());
-    let (addr, stop) = serve(web, api).await;
+    let exp = Exporter::start_with(config(api), Limits::default(), web).await;
+    let addr = exp.addr;
     let url = format!("https://localhost:{}/metrics", addr.port());
-    (tls, addr, stop, url)
+    (tls, addr, exp, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_basic_auth_with_reqwest() {
     let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
-    let (tls, addr, stop, url) = tls_auth_server(&fake.url()).await;
+    let (tls, addr, exp, url) = tls_auth_server(&fake.url()).await;
     let tls_client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", addr)
@@ -137,7 +107,7 @@ async fn tls_and_basic_auth_with_reqwest() {
         .send()
         .await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
-    let _ = stop.send(());
+    exp.stop().await;
 }
 
 /// curl, a real independent client.
@@ -145,7 +115,7 @@ async fn tls_and_basic_auth_with_reqwest() {
 #[ignore = "needs curl (apt install curl)"]
 async fn tls_and_basic_auth_with_curl() {
     let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
-    let (tls, addr, stop, url) = tls_auth_server(&fake.url()).await;
+    let (tls, addr, exp, url) = tls_auth_server(&fake.url()).await;
     let ca = tls.dir.path().join("tls.crt");
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
     let curl = |args: Vec<String>| {
@@ -196,7 +166,7 @@ async fn tls_and_basic_auth_with_curl() {
     .await
     .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
-    let _ = stop.send(());
+    exp.stop().await;
 }
 
 #[test]
@@ -207,9 +177,16 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n".into(), "/nonexistent.crt"),
         (format!("tls_server_config:\n  cert_file: {d}/tls.crt\n  key_file: {d}/tls.crt\n"), "private key"),
         (format!("tls_server_config:\n  cert_file: {d}/tls.crt\n  key_file: {d}/tls.key\n  client_auth_type: RequireAndVerifyClientCert\n"), "client_auth_type"),
-        ("basic_auth_users:\n  prometheus: plaintext\n".into(), "not a bcrypt hash"),
+        ("basic_auth_users:\n  prometheus: plaintext\n".into(), "not a complete bcrypt hash"),
         ("http_server_config:\n  http2: true\n".into(), "http_server_config"),
         ("tls_server_config: [\n".into(), "web.yml"),
+        // Issue 9 item 4: these turned auth off or passed before.
+        ("".into(), "configures neither"),
+        ("# nothing\n".into(), "configures neither"),
+        ("basic_auth_users:\n".into(), "configures neither"),
+        ("basic_auth_users: {}\n".into(), "basic_auth_users is empty"),
+        ("basic_auth_users:\n  prometheus: $2y$10$short\n".into(), "not a complete bcrypt hash"),
+        (format!("basic_auth_users:\n  p: '{h}'\n  p: '{h}'\n", h = bcrypt::hash("x", 4).unwrap()), "listed twice"),
     ];
     for (text, needle) in cases {
         let p = write_config(tls.dir.path(), &text);
@@ -220,29 +197,4 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         assert!(msg.contains("web.yml"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
     }
-}
-
-#[test]
-fn files_in_etc_come_from_the_credentials_under_systemd() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ttn_tls.crt"), "x").unwrap();
-    let env = Environment {
-        vars: vec![(
-            "CREDENTIALS_DIRECTORY".into(),
-            dir.path().display().to_string(),
-        )],
-    };
-    assert_eq!(
-        web::readable_path(Path::new("/etc/ttn-exporter/tls.crt"), &env),
-        dir.path().join("ttn_tls.crt")
-    );
-    // Not delivered as a credential, or elsewhere: the path as given.
-    assert_eq!(
-        web::readable_path(Path::new("/etc/ttn-exporter/other.crt"), &env),
-        Path::new("/etc/ttn-exporter/other.crt")
-    );
-    assert_eq!(
-        web::readable_path(Path::new("/srv/tls.crt"), &env),
-        Path::new("/srv/tls.crt")
-    );
 }

@@ -11,6 +11,7 @@ use ttn_exporter::cache::{Cache, Source};
 use ttn_exporter::config::{ApiKey, Config, Scope};
 use ttn_exporter::metrics::SelfMetrics;
 use ttn_exporter::server::{self, Limits};
+use ttn_exporter::web::WebConfig;
 
 /// An obviously fake key the fake accepts by default.
 pub const KEY: &str = fake_tts::DEFAULT_KEY;
@@ -29,7 +30,7 @@ pub fn config(api_url: &str) -> Config {
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
-        web: Default::default(),
+        web_config_file: None,
         targets: Vec::new(),
     }
 }
@@ -48,13 +49,19 @@ impl Exporter {
     }
 
     pub async fn start_with_limits(config: Config, limits: Limits) -> Exporter {
+        Self::start_with(config, limits, WebConfig::default()).await
+    }
+
+    /// With TLS and basic auth as `web` says.
+    pub async fn start_with(config: Config, limits: Limits, web: WebConfig) -> Exporter {
         let own = SelfMetrics::new().unwrap();
         let source = Source::from_config(&config, &own).unwrap();
         let cache = Cache::new(source, own);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, cache.clone(), limits, async {
+        let web = std::sync::Arc::new(std::sync::RwLock::new(web));
+        let task = tokio::spawn(server::serve(listener, cache.clone(), limits, web, async {
             let _ = rx.await;
         }));
         Exporter {

@@ -1,0 +1,67 @@
+//! File descriptors: raise the soft `RLIMIT_NOFILE` to the hard limit at
+//! start, and derive the server's connection caps from it, so that accept
+//! never runs out of descriptors before the connection cap is reached.
+
+use std::io;
+
+/// Descriptors kept free for everything but scrape connections: the
+/// listener, the runtime, upstream API connections, the journal, key and
+/// config files, `/proc` reads.
+pub const RESERVED: u64 = 64;
+/// Fewest connections served at once, however low the limit.
+pub const MIN_CONNECTIONS: usize = 8;
+/// Most connections served at once, however high the limit.
+pub const MAX_CONNECTIONS: usize = 16_384;
+/// Most connections one client IP address may hold at once.
+pub const MAX_PER_CLIENT: usize = 64;
+
+/// The soft `RLIMIT_NOFILE` after raising it to the hard limit (when the
+/// hard limit allows more; failure to raise is not an error, the current
+/// soft limit is used).
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// `(max_connections, max_per_client)` for a soft descriptor limit:
+/// everything but [`RESERVED`], within [`MIN_CONNECTIONS`] and
+/// [`MAX_CONNECTIONS`]; one client may hold a quarter of that, at most
+/// [`MAX_PER_CLIENT`].
+pub fn connection_caps(nofile: u64) -> (usize, usize) {
+    let total = usize::try_from(nofile.saturating_sub(RESERVED))
+        .unwrap_or(MAX_CONNECTIONS)
+        .clamp(MIN_CONNECTIONS, MAX_CONNECTIONS);
+    let per_client = (total / 4).clamp(1, MAX_PER_CLIENT);
+    (total, per_client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_leave_headroom_and_bound_one_client() {
+        assert_eq!(connection_caps(1024), (960, 64));
+        assert_eq!(connection_caps(8192), (8128, 64));
+        assert_eq!(connection_caps(128), (64, 16));
+        assert_eq!(connection_caps(10), (8, 2));
+        assert_eq!(connection_caps(u64::MAX), (MAX_CONNECTIONS, 64));
+    }
+}

@@ -1,0 +1,117 @@
+//! The API key: the secret type [`ApiKey`] and where it is found
+//! (systemd credential, environment, key file), read safely by
+//! [`crate::secret_file`]. Errors are one line, never containing the key.
+
+use std::io;
+use std::path::Path;
+
+use crate::secret_file;
+use crate::systemd::{credential_path, Environment, CONFIG_DIR};
+
+/// Largest API key accepted, bytes (real keys are about 100).
+pub const MAX_KEY_BYTES: u64 = 4096;
+/// Where the top-level key lives on disk by default.
+const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
+
+pub use crate::model::ApiKey;
+
+/// [`ApiKey::parse`], refusing keys longer than [`MAX_KEY_BYTES`] first.
+pub fn parse(raw: &str) -> Result<ApiKey, &'static str> {
+    if raw.trim().len() as u64 > MAX_KEY_BYTES {
+        return Err("is longer than 4096 bytes, which no API key is");
+    }
+    ApiKey::parse(raw)
+}
+
+/// Find an API key, first match wins: the first of `credentials` (names
+/// in `$CREDENTIALS_DIRECTORY`) that exists, the environment variable
+/// `var`, the file `file` (its credential copy under systemd, see
+/// [`credential_path`]). Files are read by [`secret_file::read`]: regular,
+/// at most [`MAX_KEY_BYTES`], never blocking; a key file other users can
+/// read is refused. Used for the top-level key and each target's.
+pub fn find_key_in(
+    env: &Environment,
+    credentials: &[&str],
+    var: &str,
+    file: &Path,
+) -> Result<(ApiKey, String), String> {
+    let cred_dir = env.credentials_dir();
+    if let Some(dir) = &cred_dir {
+        for name in credentials {
+            let path = dir.join(name);
+            if !path.exists() {
+                continue;
+            }
+            let origin = name
+                .strip_prefix("ttn_")
+                .map_or(DEFAULT_KEY_PATH.to_owned(), |n| format!("{CONFIG_DIR}/{n}"));
+            let text = secret_file::read(&path, MAX_KEY_BYTES)
+                .map_err(|e| format!("API key credential {name} (from {origin}) {e}"))?;
+            let key = parse(&text.text).map_err(|why| {
+                format!(
+                    "API key credential {name} (from {origin}) {why}; write the key alone into {origin}"
+                )
+            })?;
+            return Ok((key, format!("systemd credential {name}")));
+        }
+    }
+    if let Some(value) = env.get(var) {
+        let key = parse(value)
+            .map_err(|why| format!("{var} {why}; set it to the key alone (NNSXS....)"))?;
+        return Ok((key, format!("environment {var}")));
+    }
+    let path = file;
+    let how = format!(
+        "create it with: sudo install -m 0600 -o root -g root /dev/stdin {} <<< 'NNSXS....'",
+        path.display()
+    );
+    let read = secret_file::read(&credential_path(path, env), MAX_KEY_BYTES).map_err(|e| {
+        let why = match e {
+            // Under systemd the directory is root-only and the key comes
+            // as a credential: a missing credential means a missing file.
+            secret_file::Error::Missing | secret_file::Error::PermissionDenied
+                if cred_dir.is_some() && path.starts_with(CONFIG_DIR) =>
+            {
+                "is missing (systemd passed no key credential)".to_owned()
+            }
+            secret_file::Error::Missing => "does not exist".to_owned(),
+            secret_file::Error::PermissionDenied => {
+                "is not readable (permission denied; run as root or via systemd)".to_owned()
+            }
+            other => other.to_string(),
+        };
+        format!("no API key: {} {why}; {how}, or set {var}", path.display())
+    })?;
+    if read.mode & 0o007 != 0 {
+        return Err(format!(
+            "API key file {} is accessible by other users (mode {:04o}); fix it with: sudo chmod 0600 {}",
+            path.display(),
+            read.mode & 0o7777,
+            path.display()
+        ));
+    }
+    if read.mode & 0o070 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            "API key file {} is readable by its group (mode {:04o}); chmod 0600 it unless that group is meant to read the key",
+            path.display(),
+            read.mode & 0o7777
+        );
+    }
+    let key = parse(&read.text).map_err(|why| {
+        format!(
+            "API key file {} {why}; write the key alone into it",
+            path.display()
+        )
+    })?;
+    Ok((key, format!("file {}", path.display())))
+}
+
+/// An I/O error in a few words ("no such file", "permission denied").
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
