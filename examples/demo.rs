@@ -92,6 +92,7 @@ pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<
         scope: Scope::All,
         legacy_metrics: false,
         ttl: settings.cache_ttl,
+        refresh_timeout: ttn_exporter::config::DEFAULT_REFRESH_TIMEOUT,
     };
     let cache = Cache::new(source, own);
     let addr = listener.local_addr().context("listener address")?;
@@ -100,6 +101,7 @@ pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<
         listener,
         cache.clone(),
         Limits::default(),
+        Default::default(),
         async {
             let _ = stopped.await;
         },

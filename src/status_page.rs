@@ -169,8 +169,8 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
         text(g.name.as_deref().unwrap_or(""), MAX_NAME),
         text(&g.id, MAX_FIELD),
         if connected { "up" } else { "down" },
-        count(stats.map(|s| s.uplink_count)),
-        count(stats.map(|s| s.downlink_count)),
+        count(stats.and_then(|s| s.uplink_count)),
+        count(stats.and_then(|s| s.downlink_count)),
     );
 }
 
@@ -260,8 +260,8 @@ mod tests {
                 connected_at: Some(1_699_990_000.0),
                 protocol: Some("udp".into()),
                 last_uplink_received_at: Some(1_699_999_820.0),
-                uplink_count: 1234,
-                downlink_count: 56,
+                uplink_count: Some(1234),
+                downlink_count: Some(56),
                 round_trip: Some(RoundTrip {
                     min: 0.01,
                     median: 0.055,
