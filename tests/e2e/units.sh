@@ -118,7 +118,8 @@ if [[ -n $DEB && -x $BIN ]]; then
 	[[ -n $k ]] && KEYS=$k
 fi
 for k in $KEYS; do
-	grep -qE "^#$k = " "$CONF" || bad "config.toml does not show the key $k (as '#$k = ...')"
+	# a plain key as '#key = ...', a table as '#[key.NAME]'
+	grep -qE "^#($k = |\[$k\.)" "$CONF" || bad "config.toml does not show the key $k (as '#$k = ...' or '#[$k.NAME]')"
 done
 [[ $FAIL == 0 ]] && ok "config.toml: every key shown ($KEYS), all commented out"
 F1=$FAIL; FAIL=0
