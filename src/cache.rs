@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::config::Config;
-use crate::metrics::{render, Rendered};
+use crate::metrics::{render, render_with, Rendered};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
 use crate::tts::{self, Client};
@@ -82,6 +82,16 @@ impl Source {
     }
 }
 
+/// A second source rendered into every refresh's output (the events
+/// stream): told the gateway list after each successful refresh, and asked
+/// to write its families at render time.
+pub trait Extra: Send + Sync {
+    /// The gateways of a successful refresh, sorted by ID.
+    fn refreshed(&self, gateway_ids: Vec<String>);
+    /// Append its families to the output being rendered.
+    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
+
 /// One refresh's result as served.
 #[derive(Debug)]
 pub struct Entry {
@@ -127,6 +137,7 @@ struct Inner {
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
     targets: crate::targets::Targets,
+    extra: RwLock<Option<Arc<dyn Extra>>>,
 }
 
 /// The cache; clones share it.
@@ -145,6 +156,7 @@ impl Cache {
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
                 targets: crate::targets::Targets::default(),
+                extra: RwLock::new(None),
             }),
         }
     }
@@ -178,6 +190,11 @@ impl Cache {
     /// Forget a back-off (the API host changed).
     pub fn clear_backoff(&self) {
         self.lock().backoff_until = None;
+    }
+
+    /// Render `extra` into every refresh from now on (events stream).
+    pub fn set_extra(&self, extra: Arc<dyn Extra>) {
+        *self.inner.extra.write().unwrap_or_else(|e| e.into_inner()) = Some(extra);
     }
 
     /// Refreshes started so far.
@@ -429,7 +446,21 @@ impl Cache {
             duration: took,
             last_success,
         };
-        let rendered = render(&snapshot, &self.inner.own, source.legacy_metrics);
+        let extra = self
+            .inner
+            .extra
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let (Some(x), None) = (&extra, &snapshot.failure) {
+            x.refreshed(snapshot.gateways.iter().map(|g| g.id.clone()).collect());
+        }
+        let rendered = render_with(
+            &snapshot,
+            &self.inner.own,
+            source.legacy_metrics,
+            extra.as_deref(),
+        );
         let at = Instant::now();
         // Bounded at load, but never let a duration panic here.
         let until = at.checked_add(ttl).unwrap_or(at);

@@ -77,6 +77,16 @@ pub struct RawConfig {
     /// Named targets served at `/probe?target=NAME` ([`crate::targets`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub targets: std::collections::BTreeMap<String, crate::targets::RawTarget>,
+    /// Subscribe to the events stream for radio metrics.
+    #[serde(default)]
+    pub events: bool,
+    /// Gateways per events stream.
+    #[serde(default = "default_events_chunk")]
+    pub events_chunk: usize,
+}
+
+fn default_events_chunk() -> usize {
+    crate::events::DEFAULT_CHUNK
 }
 
 /// The defaults, the one place they are written.
@@ -96,6 +106,8 @@ impl Default for RawConfig {
             legacy_metrics: false,
             web_config_file: None,
             targets: Default::default(),
+            events: false,
+            events_chunk: crate::events::DEFAULT_CHUNK,
         }
     }
 }
@@ -152,6 +164,14 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<bool>,
+    /// Gateways per events stream (1 to 1000)
+    #[arg(long, global = true, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_chunk: Option<usize>,
 }
 
 /// A gateway list: a TOML array, or a comma-separated string (environment).
@@ -204,6 +224,10 @@ pub struct Config {
     pub web_config_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<crate::targets::Target>,
+    /// Subscribe to the events stream for radio metrics.
+    pub events: bool,
+    /// Gateways per events stream (1..=1000).
+    pub events_chunk: usize,
 }
 
 /// The range a duration option must lie in.
@@ -376,7 +400,11 @@ impl figment::Provider for EnvSnapshot {
                 continue;
             }
             let value = match key.as_str() {
-                "legacy_metrics" => match v.trim().to_ascii_lowercase().as_str() {
+                "events_chunk" => match v.trim().parse::<u64>() {
+                    Ok(n) => figment::value::Value::from(n),
+                    Err(_) => figment::value::Value::from(v.clone()),
+                },
+                "legacy_metrics" | "events" => match v.trim().to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => figment::value::Value::from(true),
                     "0" | "false" | "no" | "off" | "" => figment::value::Value::from(false),
                     _ => figment::value::Value::from(v.clone()),
@@ -474,6 +502,12 @@ pub(crate) fn validate(
     let cache_ttl = bounded("cache_ttl", raw.cache_ttl, CACHE_TTL)?;
     let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
     let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
+    if !(1..=1000).contains(&raw.events_chunk) {
+        return Err(ConfigError::new(format!(
+            "events_chunk must be between 1 and 1000, got {}",
+            raw.events_chunk
+        )));
+    }
     if raw.max_gateways == 0 || raw.max_gateways > MAX_MAX_GATEWAYS {
         return Err(ConfigError::new(format!(
             "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
@@ -536,6 +570,8 @@ pub(crate) fn validate(
         config_file,
         web_config_file: raw.web_config_file,
         targets: Vec::new(),
+        events: raw.events,
+        events_chunk: raw.events_chunk,
     })
 }
 

@@ -92,6 +92,16 @@ pub async fn run(
         .targets()
         .apply(&config.targets)
         .context("cannot set up the targets")?;
+    let events = crate::events::from_config(&config)
+        .context("cannot build the events client")?
+        .map(Arc::new);
+    if let Some(e) = &events {
+        cache.set_extra(e.clone());
+        tracing::info!(
+            "events stream on: radio metrics for the gateways of each refresh, {} per stream",
+            config.events_chunk
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stop_wait = stop_rx.clone();
     let with = match (web.tls.is_some(), web.auth.is_some()) {
@@ -133,7 +143,7 @@ pub async fn run(
                 tokio::select! {
                     _ = term.recv() => break,
                     _ = int.recv() => break,
-                    loaded = load_off_loop(&loader) => apply(loaded, &mut current, &cache, &web),
+                    loaded = load_off_loop(&loader) => apply(loaded, &mut current, &cache, &web, events.as_deref()),
                 }
             }
         }
@@ -170,7 +180,13 @@ async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
 /// SIGHUP: use the new config and key; keep the old ones if the new are
 /// bad. The cached output stays fresh unless the API URL, key or scope
 /// changed, and a back-off the API asked for is kept unless its host did.
-fn apply(loaded: Result<Loaded, String>, current: &mut Config, cache: &Cache, web: &SharedWeb) {
+fn apply(
+    loaded: Result<Loaded, String>,
+    current: &mut Config,
+    cache: &Cache,
+    web: &SharedWeb,
+    events: Option<&crate::events::Events>,
+) {
     let source = loaded.and_then(|l| {
         Source::from_config(&l.config, cache.self_metrics())
             .map(|s| (l, s))
@@ -206,6 +222,15 @@ fn apply(loaded: Result<Loaded, String>, current: &mut Config, cache: &Cache, we
             cache.clear_backoff();
         }
         cache.set_source(source);
+    }
+    if new.events != current.events || new.events_chunk != current.events_chunk {
+        tracing::warn!("`events` or `events_chunk` changed; restart the service to apply it");
+    }
+    if let Some(e) = events {
+        match crate::events::Params::from_config(&new) {
+            Ok(p) => e.set_params(p),
+            Err(err) => tracing::error!("events keep the old key and URL: {err}"),
+        }
     }
     *web.write().unwrap_or_else(|e| e.into_inner()) = new_web;
     tracing::info!(
@@ -257,6 +282,25 @@ async fn status_loop(cache: Cache, mut stop: tokio::sync::watch::Receiver<bool>)
     }
 }
 
+/// Whether the key may read gateway traffic, from `/auth_info` (the events
+/// stream needs it).
+fn traffic_line(events: bool, traffic: Option<bool>) -> anyhow::Result<()> {
+    let on = if events { "on" } else { "off" };
+    match traffic {
+        Some(true) => println!("events ({on}): the key can read gateway traffic"),
+        Some(false) if events => anyhow::bail!(
+            "events is on but the key lacks \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ): radio metrics would stay empty; add the right or set events = false"
+        ),
+        Some(false) => println!(
+            "events ({on}): the key cannot read gateway traffic (no RIGHT_GATEWAY_TRAFFIC_READ)"
+        ),
+        None => println!(
+            "events ({on}): unknown whether the key can read gateway traffic (it may not read auth_info)"
+        ),
+    }
+    Ok(())
+}
+
 /// `ttn-exporter check`: one round trip, a summary on stdout.
 pub async fn check(config: Config) -> anyhow::Result<()> {
     let own = SelfMetrics::new().context("cannot register metrics")?;
@@ -277,14 +321,18 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     );
     println!("api: {}", config.api_url);
     println!("key: from {}", config.api_key_source);
-    match client.auth_info().await {
-        Ok(info) => println!("key accepted ({info})"),
+    let traffic = match client.auth_info_and_traffic().await {
+        Ok((info, traffic)) => {
+            println!("key accepted ({info})");
+            Some(traffic)
+        }
         // Gateway-scoped keys may not read auth_info; the fetch decides.
-        Err(tts::Error::Status { status: 403, .. }) => {}
+        Err(tts::Error::Status { status: 403, .. }) => None,
         Err(e) => anyhow::bail!("{e}"),
-    }
+    };
     let gateways = client.fetch(&config.scope).await?;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
     println!("{} gateways, {connected} connected", gateways.len());
+    traffic_line(config.events, traffic)?;
     crate::probe::check(&config.targets).await
 }

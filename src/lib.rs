@@ -4,7 +4,8 @@
 //! A scrape of `/metrics` is served from a lazily refreshed cache: when the
 //! cached output is older than `cache_ttl`, the scrape triggers one refresh
 //! (shared by concurrent scrapes), which lists the gateways and fetches their
-//! connection stats in batches. There is no background polling.
+//! connection stats in batches. There is no background polling; the only
+//! background activity is the opt-in events stream ([`events`]).
 //!
 //! # Layout
 //! - [`config`]: figment layering (defaults < config.toml < env < flags),
@@ -23,6 +24,8 @@
 //! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
 //!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
 //! - [`status_page`]: the HTML status page at `/`, built once per refresh.
+//! - [`events`]: opt-in radio metrics from the events stream (the one
+//!   background activity).
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
 //! - [`web`]: optional TLS and basic auth (exporter-toolkit web config);
 //!   [`basic_auth`]: the bounded bcrypt check.
@@ -36,6 +39,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod fds;
 pub mod keys;
 pub mod metrics;

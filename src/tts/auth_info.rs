@@ -10,6 +10,40 @@ pub struct ApiAuthInfo {
     /// Present for API keys.
     #[serde(default)]
     pub api_key: Option<ApiKeyInfo>,
+    /// Admin users (a user session, not a key) may do everything.
+    #[serde(default)]
+    pub is_admin: bool,
+    /// Rights the caller has everywhere (`{"rights": [...]}`).
+    #[serde(default)]
+    pub universal_rights: Option<Rights>,
+}
+
+/// `Rights`: a list of right names.
+#[derive(Debug, Default, Deserialize)]
+pub struct Rights {
+    /// e.g. `RIGHT_GATEWAY_TRAFFIC_READ`.
+    #[serde(default)]
+    pub rights: Vec<String>,
+}
+
+impl ApiAuthInfo {
+    /// Whether the key's rights include reading gateway traffic (what the
+    /// events stream needs): `RIGHT_GATEWAY_TRAFFIC_READ` or a right that
+    /// implies it (`RIGHT_GATEWAY_ALL`, `RIGHT_ALL`).
+    pub fn can_read_traffic(&self) -> bool {
+        let key = self.api_key.as_ref().and_then(|k| k.api_key.as_ref());
+        self.is_admin
+            || key
+                .into_iter()
+                .chain(self.universal_rights.as_ref())
+                .flat_map(|r| r.rights.iter())
+                .any(|r| {
+                    matches!(
+                        r.as_str(),
+                        "RIGHT_GATEWAY_TRAFFIC_READ" | "RIGHT_GATEWAY_ALL" | "RIGHT_ALL"
+                    )
+                })
+    }
 }
 
 /// `auth_info.api_key`.
@@ -18,6 +52,9 @@ pub struct ApiKeyInfo {
     /// The entity the key belongs to.
     #[serde(default)]
     pub entity_ids: Option<EntityIds>,
+    /// The key itself: its rights.
+    #[serde(default)]
+    pub api_key: Option<Rights>,
 }
 
 /// `EntityIdentifiers`: one of these is set.
@@ -83,6 +120,23 @@ impl From<ApiAuthInfo> for AuthInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traffic_right() {
+        let a: ApiAuthInfo = serde_json::from_str(
+            r#"{"api_key":{"api_key":{"rights":["RIGHT_GATEWAY_INFO","RIGHT_GATEWAY_TRAFFIC_READ"]}}}"#,
+        )
+        .unwrap();
+        assert!(a.can_read_traffic());
+        let a: ApiAuthInfo = serde_json::from_str(
+            r#"{"api_key":{"api_key":{"rights":["RIGHT_GATEWAY_STATUS_READ"]}}}"#,
+        )
+        .unwrap();
+        assert!(!a.can_read_traffic());
+        let a: ApiAuthInfo =
+            serde_json::from_str(r#"{"universal_rights":{"rights":["RIGHT_ALL"]}}"#).unwrap();
+        assert!(a.can_read_traffic());
+    }
 
     #[test]
     fn auth_info_names_the_owner() {

@@ -246,6 +246,18 @@ impl Client {
         Ok(decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?.into())
     }
 
+    /// `GET /auth_info`: who owns the key, and whether it may read gateway
+    /// traffic (for `check` with the events stream).
+    pub async fn auth_info_and_traffic(&self) -> Result<(AuthInfo, bool), Error> {
+        let url = self.url("auth_info", &[]);
+        let (body, _) = self
+            .request(Endpoint::AuthInfo, Method::GET, url, None, &Budget::new())
+            .await?;
+        let info = decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?;
+        let traffic = info.can_read_traffic();
+        Ok((info.into(), traffic))
+    }
+
     async fn list(
         &self,
         path: &str,

@@ -32,6 +32,8 @@ pub fn config(api_url: &str) -> Config {
         config_file: None,
         web_config_file: None,
         targets: Vec::new(),
+        events: false,
+        events_chunk: 100,
     }
 }
 

@@ -28,6 +28,8 @@ pub(crate) enum FakeBody {
         chunk: Option<Bytes>,
         linger: Pin<Box<Sleep>>,
     },
+    /// Whatever the channel yields, until its sender is dropped (the events stream).
+    Channel(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 impl FakeBody {
@@ -74,6 +76,7 @@ impl Body for FakeBody {
                 *remaining -= n;
                 Poll::Ready(Some(Ok(Frame::data(source.slice(..n)))))
             }
+            FakeBody::Channel(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
             FakeBody::Truncated { chunk, linger } => {
                 if let Some(c) = chunk.take() {
                     return Poll::Ready(Some(Ok(Frame::data(c))));
@@ -91,7 +94,7 @@ impl Body for FakeBody {
             FakeBody::Full(None) => true,
             FakeBody::Full(Some(b)) => b.is_empty(),
             FakeBody::Huge { remaining, .. } => *remaining == 0,
-            FakeBody::Truncated { .. } => false,
+            FakeBody::Truncated { .. } | FakeBody::Channel(_) => false,
         }
     }
 

@@ -24,7 +24,7 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, query: Option
     let wanted = match path {
         "/_fake/counts" => Method::GET,
         "/_fake/fault" | "/_fake/keys" | "/_fake/gateway_key" | "/_fake/gateways"
-        | "/_fake/reset" => Method::POST,
+        | "/_fake/reset" | "/_fake/events" => Method::POST,
         _ => {
             return Reply::json(
                 404,
@@ -40,6 +40,7 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, query: Option
     }
     match path {
         "/_fake/counts" => counts(shared),
+        "/_fake/events" => events(shared, &q),
         "/_fake/fault" => fault(shared, &q),
         "/_fake/keys" => {
             let keys: Vec<&str> = query_all(&q, "key").collect();
@@ -69,6 +70,74 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, query: Option
     }
 }
 
+/// Largest number of events one control call pushes.
+const MAX_PUSH: usize = 1_000_000;
+
+/// `POST /_fake/events?kind=...`: `synthetic` (`n`, `gateways`),
+/// `uplink` (`gateway`, `n`, `rssi`, `snr`, `sf`, `start` ms), `close`,
+/// `close_after` (`n`), `error` (`code`), `blank`, `garbage`.
+fn events(shared: &Shared, q: &[(String, String)]) -> Reply {
+    use crate::FakeEvent;
+    let hub = &shared.events;
+    let n = match num(q, "n", 1usize) {
+        Ok(n) if n <= MAX_PUSH => n,
+        Ok(_) => return bad(format!("n must be at most {MAX_PUSH}")),
+        Err(r) => return r,
+    };
+    match query_one(q, "kind") {
+        Some("synthetic") => {
+            let g = match num(q, "gateways", 4usize) {
+                Ok(g) => g,
+                Err(r) => return r,
+            };
+            hub.push((0..n).map(|i| FakeEvent::synthetic(i, g)).collect());
+        }
+        Some("uplink") => {
+            let gw = query_one(q, "gateway").unwrap_or("gw-000000");
+            let (rssi, snr, sf, start) = match (
+                num(q, "rssi", -100.0f64),
+                num(q, "snr", 5.0f64),
+                num(q, "sf", 7u32),
+                num(q, "start", 0i64),
+            ) {
+                (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+                _ => return bad("rssi, snr, sf and start must be numbers"),
+            };
+            let t0 = i128::from(crate::SYNTHETIC_EPOCH) * 1_000_000_000;
+            hub.push(
+                (0..n)
+                    .map(|i| {
+                        let ms = i128::from(start) + i as i128;
+                        FakeEvent::uplink(
+                            gw,
+                            &format!("up-{gw}-{ms}"),
+                            t0 + ms * 1_000_000,
+                            rssi,
+                            snr,
+                            sf,
+                            20,
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        Some("close") => hub.close_all(),
+        Some("close_after") => hub.close_after(Some(n)),
+        Some("error") => match num(q, "code", 14u32) {
+            Ok(code) => hub.push(vec![FakeEvent::error_line(code, "fake_error")]),
+            Err(r) => return r,
+        },
+        Some("blank") => hub.push(vec![FakeEvent::raw("")]),
+        Some("garbage") => hub.push(vec![FakeEvent::raw("{\"result\": not json")]),
+        other => {
+            return bad(format!(
+                "kind must be synthetic|uplink|close|close_after|error|blank|garbage, got {other:?}"
+            ))
+        }
+    }
+    ok()
+}
+
 fn counts(shared: &Shared) -> Reply {
     let body = json!({
         "list": shared.requests(Route::ListGateways),
@@ -78,6 +147,7 @@ fn counts(shared: &Shared) -> Reply {
         "total": shared.total_requests(),
         "seen_tokens": shared.seen_tokens(),
         "batch_sizes": shared.batch_sizes(),
+        "events": shared.events.requests().len(),
     });
     Reply::json(200, body.to_string())
 }

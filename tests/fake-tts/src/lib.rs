@@ -9,6 +9,7 @@
 //! | `POST /gs/gateways/connection/stats` | [`Route::BatchStats`] |
 //! | `GET /gs/gateways/{id}/connection/stats` | [`Route::GatewayStats`] |
 //! | `GET /auth_info` | [`Route::AuthInfo`] |
+//! | `POST /events` | scripted [`FakeEvent`]s ([`FakeTts::push_events`]) |
 //!
 //! Bodies follow the real server's proto3 JSON: uint64 as strings, durations as
 //! `"0.018661971s"`, RFC 3339 timestamps, zero fields omitted, and a few unknown fields
@@ -51,6 +52,7 @@ mod body;
 mod control;
 pub mod demo;
 mod errors;
+mod events;
 mod server;
 mod synthetic;
 
@@ -64,6 +66,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use errors::error_body;
+pub use events::{parse_rfc3339, rfc3339_nanos, EventsRequest, FakeEvent};
 pub use synthetic::{synthetic_fleet, SYNTHETIC_EPOCH};
 
 /// The bearer token accepted by default (a user key with full rights). Not a real secret.
@@ -280,6 +283,7 @@ pub(crate) struct State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
+    pub(crate) events: Arc<events::Hub>,
 }
 
 impl Shared {
@@ -298,6 +302,7 @@ impl Shared {
         state.set_gateways(gateways);
         Shared {
             state: Mutex::new(state),
+            events: Arc::new(events::Hub::new()),
         }
     }
 
@@ -503,6 +508,35 @@ impl FakeTts {
     /// (including those answered 400 or faulted).
     pub fn batch_sizes(&self) -> Vec<usize> {
         self.shared.batch_sizes()
+    }
+
+    /// Appends scripted lines to the events stream; open streams get them
+    /// at once, later ones (from their `after` on) too.
+    pub fn push_events(&self, events: Vec<FakeEvent>) {
+        self.shared.events.push(events);
+    }
+
+    /// The next events stream sends at most `n` lines, then the server
+    /// closes it (a stream closed mid-way).
+    pub fn close_next_event_stream_after(&self, n: usize) {
+        self.shared.events.close_after(Some(n));
+    }
+
+    /// Closes every open events stream now.
+    pub fn close_event_streams(&self) {
+        self.shared.events.close_all();
+    }
+
+    /// Events subscriptions received, in order.
+    pub fn events_requests(&self) -> Vec<EventsRequest> {
+        self.shared.events.requests()
+    }
+
+    /// Makes `key` a full user key except for "Read gateway traffic": the
+    /// events route answers 403 and `/auth_info` omits the right.
+    pub fn set_key_without_traffic_right(&self, key: &str) {
+        self.shared.lock().keys.push(key.to_owned());
+        self.shared.events.set_no_traffic_key(key);
     }
 
     /// Serves the unauthenticated control API under `/_fake/` (used by the binary):

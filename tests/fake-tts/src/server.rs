@@ -137,6 +137,7 @@ enum Target {
     Batch,
     Single(String),
     Auth,
+    Events,
     Unknown(String),
 }
 
@@ -147,7 +148,7 @@ impl Target {
             Target::Batch => Some(Route::BatchStats),
             Target::Single(_) => Some(Route::GatewayStats),
             Target::Auth => Some(Route::AuthInfo),
-            Target::Unknown(_) => None,
+            Target::Events | Target::Unknown(_) => None,
         }
     }
 }
@@ -172,6 +173,7 @@ fn classify(method: &Method, path: &str) -> Target {
             Target::Single((*id).to_owned())
         }
         (&Method::GET, ["auth_info"]) => Target::Auth,
+        (&Method::POST, ["events"]) => Target::Events,
         _ => unknown(),
     }
 }
@@ -245,6 +247,9 @@ async fn handle(
     }
     let query = parse_query(req.uri().query());
     let target = classify(req.method(), &path);
+    if matches!(target, Target::Events) {
+        return Ok(events(&shared, req).await);
+    }
     let route = target.route();
     let token = bearer(&req);
     let mut batch = None;
@@ -318,6 +323,53 @@ async fn handle(
     .into_response())
 }
 
+/// `POST /api/v3/events`: 401 without a known key, 403 for a key without the
+/// traffic right, else a never-ending stream of the scripted events.
+async fn events(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<FakeBody> {
+    let token = bearer(&req);
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Reply::json(400, errors::validation("body", &e.to_string())).into_response()
+        }
+    };
+    let known = {
+        let st = shared.lock();
+        token.as_deref().is_some_and(|t| {
+            st.keys.iter().any(|k| k == t) || st.gateway_keys.iter().any(|(k, _)| k == t)
+        })
+    };
+    if !known {
+        return Reply::json(401, errors::api_key_not_found()).into_response();
+    }
+    if token
+        .as_deref()
+        .is_some_and(|t| shared.events.lacks_traffic(t))
+    {
+        let _ = shared.events.record(&body);
+        return Reply::json(
+            403,
+            errors::error_body(
+                403,
+                "pkg/auth/rights",
+                "no_gateway_rights",
+                "no rights for gateway `{uid}`: RIGHT_GATEWAY_TRAFFIC_READ",
+                &[("uid", "fake")],
+            ),
+        )
+        .into_response();
+    }
+    match shared.events.subscribe(&body) {
+        Ok(rx) => {
+            let mut resp = respond(200, &[], FakeBody::Channel(rx));
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            resp
+        }
+        Err(e) => Reply::json(400, errors::validation("body", &e)).into_response(),
+    }
+}
+
 /// Who a valid token belongs to.
 enum Principal {
     /// A user or organization key with all rights; holds the key's id.
@@ -372,8 +424,11 @@ fn answer(
             None => batch_stats(&st, Err("no body".into()), &principal),
         },
         Target::Single(id) => single_stats(&st, id, &principal),
-        Target::Auth => auth_info(&principal),
-        Target::Unknown(_) => Reply::json(404, errors::default_body(404)),
+        Target::Auth => auth_info(
+            &principal,
+            !token.is_some_and(|t| shared.events.lacks_traffic(t)),
+        ),
+        Target::Events | Target::Unknown(_) => Reply::json(404, errors::default_body(404)),
     }
 }
 
@@ -565,18 +620,22 @@ fn single_stats(st: &State, id: &str, principal: &Principal) -> Reply {
     }
 }
 
-fn auth_info(principal: &Principal) -> Reply {
+fn auth_info(principal: &Principal, traffic: bool) -> Reply {
+    let mut rights = vec![
+        "RIGHT_GATEWAY_INFO",
+        "RIGHT_GATEWAY_STATUS_READ",
+        "RIGHT_USER_GATEWAYS_LIST",
+    ];
+    if traffic {
+        rights.push("RIGHT_GATEWAY_TRAFFIC_READ");
+    }
     let body = match principal {
         Principal::User(key_id) => json!({
             "api_key": {
                 "entity_ids": {"user_ids": {"user_id": FAKE_USER_ID}},
                 "api_key": {
                     "id": key_id,
-                    "rights": [
-                        "RIGHT_GATEWAY_INFO",
-                        "RIGHT_GATEWAY_STATUS_READ",
-                        "RIGHT_USER_GATEWAYS_LIST",
-                    ],
+                    "rights": rights,
                 },
             },
         }),

@@ -163,7 +163,7 @@ pub(crate) fn rfc3339(unix_secs: i64, frac_digits: usize) -> String {
 }
 
 /// Howard Hinnant's days-since-epoch to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -1,0 +1,321 @@
+//! Per-gateway counters and histograms fed by decoded events, and the
+//! exporter's own event counters. Memory is bounded: one fixed-size record
+//! per subscribed gateway (events for others are dropped), at most
+//! [`MAX_DROP_REASONS`] drop reasons per gateway.
+
+use std::collections::{HashMap, HashSet};
+
+use super::parse::{Event, Kind, Uplink, MODULATIONS, TX_RESULTS};
+
+/// RSSI bucket bounds (dBm).
+pub const RSSI_BUCKETS: [f64; 8] = [-130.0, -120.0, -110.0, -100.0, -90.0, -80.0, -60.0, -30.0];
+/// SNR bucket bounds (dB).
+pub const SNR_BUCKETS: [f64; 8] = [-20.0, -15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0];
+/// Distinct `reason` values kept per gateway; more become `other`.
+pub const MAX_DROP_REASONS: usize = 8;
+
+/// A histogram with 8 bounds and `+Inf`; counts per bucket (not cumulative).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations per bucket; the last one is above every bound.
+    pub buckets: [u64; 9],
+    /// Sum of observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Record `v` against `bounds` (upper bounds, inclusive).
+    pub fn observe(&mut self, bounds: &[f64; 8], v: f64) {
+        let i = bounds.iter().position(|b| v <= *b).unwrap_or(8);
+        self.buckets[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+/// Everything counted for one gateway.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GatewayStats {
+    /// RSSI of received uplinks.
+    pub rssi: Histogram,
+    /// SNR of received uplinks.
+    pub snr: Histogram,
+    /// Uplinks per modulation (index as [`MODULATIONS`]).
+    pub uplinks: [u64; MODULATIONS.len()],
+    /// Time on air of received uplinks, seconds.
+    pub airtime: f64,
+    /// Dropped uplinks by reason.
+    pub dropped: Vec<(String, u64)>,
+    /// Downlink transmissions by result (index as [`TX_RESULTS`]).
+    pub tx: [u64; TX_RESULTS.len()],
+    /// Connects.
+    pub connects: u64,
+    /// Disconnects.
+    pub disconnects: u64,
+}
+
+impl GatewayStats {
+    fn uplink(&mut self, up: &Uplink) {
+        if let Some(r) = up.rssi {
+            self.rssi.observe(&RSSI_BUCKETS, r);
+        }
+        if let Some(s) = up.snr {
+            self.snr.observe(&SNR_BUCKETS, s);
+        }
+        self.uplinks[up.modulation.index()] += 1;
+        if let Some(a) = up.airtime {
+            self.airtime += a;
+        }
+    }
+
+    fn dropped(&mut self, reason: &str) {
+        if let Some(slot) = self.dropped.iter_mut().find(|(r, _)| r == reason) {
+            slot.1 += 1;
+            return;
+        }
+        let key = if self.dropped.len() < MAX_DROP_REASONS {
+            reason
+        } else {
+            "other"
+        };
+        match self.dropped.iter_mut().find(|(r, _)| r == key) {
+            Some(slot) => slot.1 += 1,
+            None => self.dropped.push((key.to_owned(), 1)),
+        }
+    }
+}
+
+/// Why the exporter dropped an event or line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Seen before (same `unique_id`).
+    Duplicate,
+    /// Not JSON, or not an event.
+    Unparsable,
+    /// A line longer than the limit.
+    TooLong,
+    /// About a gateway not (or no longer) subscribed, or none.
+    UnknownGateway,
+}
+
+impl DropReason {
+    /// All, in label order.
+    pub const ALL: [DropReason; 4] = [
+        DropReason::Duplicate,
+        DropReason::Unparsable,
+        DropReason::TooLong,
+        DropReason::UnknownGateway,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Duplicate => "duplicate",
+            DropReason::Unparsable => "unparsable",
+            DropReason::TooLong => "too_long",
+            DropReason::UnknownGateway => "unknown_gateway",
+        }
+    }
+}
+
+/// Why a stream ended or could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamError {
+    /// No connection.
+    Unreachable,
+    /// No answer within `request_timeout`, or nothing read for the idle limit.
+    Timeout,
+    /// 401, or an `unauthenticated` error line.
+    Unauthorized,
+    /// 403, or a `permission denied` error line: a missing right.
+    Forbidden,
+    /// 429.
+    RateLimited,
+    /// Another 4xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// Another `{"error": ...}` line.
+    ErrorLine,
+    /// The server ended the stream.
+    Closed,
+}
+
+impl StreamError {
+    /// All, in label order.
+    pub const ALL: [StreamError; 9] = [
+        StreamError::Unreachable,
+        StreamError::Timeout,
+        StreamError::Unauthorized,
+        StreamError::Forbidden,
+        StreamError::RateLimited,
+        StreamError::ClientError,
+        StreamError::ServerError,
+        StreamError::ErrorLine,
+        StreamError::Closed,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamError::Unreachable => "unreachable",
+            StreamError::Timeout => "timeout",
+            StreamError::Unauthorized => "unauthorized",
+            StreamError::Forbidden => "forbidden",
+            StreamError::RateLimited => "rate_limited",
+            StreamError::ClientError => "client_error",
+            StreamError::ServerError => "server_error",
+            StreamError::ErrorLine => "error_line",
+            StreamError::Closed => "closed",
+        }
+    }
+}
+
+/// The exporter's own event counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Own {
+    /// Events counted.
+    pub events: u64,
+    /// Streams open now.
+    pub streams_open: u64,
+    /// Reconnects after a stream ended or failed.
+    pub reconnects: u64,
+    /// Wall clock of the last event counted, Unix seconds.
+    pub last_event: Option<f64>,
+    /// Dropped lines/events, by [`DropReason`] (index as `ALL`).
+    pub dropped: [u64; DropReason::ALL.len()],
+    /// Stream errors, by [`StreamError`] (index as `ALL`).
+    pub errors: [u64; StreamError::ALL.len()],
+}
+
+/// All counters; one per exporter, behind a mutex.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    gateways: HashMap<String, GatewayStats>,
+    /// The exporter's own counters.
+    pub own: Own,
+}
+
+impl Aggregator {
+    /// Follow the gateway list: new gateways start at zero, gone ones and
+    /// their series are forgotten.
+    pub fn set_gateways(&mut self, ids: &[String]) {
+        let keep: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.gateways.retain(|id, _| keep.contains(id.as_str()));
+        for id in ids {
+            if !self.gateways.contains_key(id) {
+                self.gateways.insert(id.clone(), GatewayStats::default());
+            }
+        }
+    }
+
+    /// Count a decoded (and de-duplicated) event received at `now` (Unix s).
+    pub fn apply(&mut self, ev: &Event<'_>, now: f64) {
+        let Some(g) = self.gateways.get_mut(ev.gateway_id.as_ref()) else {
+            self.drop_event(DropReason::UnknownGateway);
+            return;
+        };
+        match &ev.kind {
+            Kind::Uplink(up) => g.uplink(up),
+            Kind::UplinkDropped(reason) => g.dropped(reason),
+            Kind::Tx(i) => g.tx[(*i).min(TX_RESULTS.len() - 1)] += 1,
+            Kind::Connect => g.connects += 1,
+            Kind::Disconnect => g.disconnects += 1,
+            Kind::Other => {}
+        }
+        self.own.events += 1;
+        self.own.last_event = Some(now);
+    }
+
+    /// Count a dropped line or event.
+    pub fn drop_event(&mut self, why: DropReason) {
+        let i = DropReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.own.dropped[i] += 1;
+    }
+
+    /// Count a stream error.
+    pub fn stream_error(&mut self, why: StreamError) {
+        let i = StreamError::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.own.errors[i] += 1;
+    }
+
+    /// The gateways, sorted by ID.
+    pub fn gateways(&self) -> Vec<(&str, &GatewayStats)> {
+        let mut v: Vec<(&str, &GatewayStats)> =
+            self.gateways.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// One gateway's counters.
+    pub fn gateway(&self, id: &str) -> Option<&GatewayStats> {
+        self.gateways.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::events::parse::Modulation;
+
+    fn up(gw: &str, rssi: f64, snr: f64, sf: u32) -> Event<'static> {
+        Event {
+            gateway_id: Cow::Owned(gw.to_owned()),
+            time: None,
+            unique_id: None,
+            kind: Kind::Uplink(Uplink {
+                rssi: Some(rssi),
+                snr: Some(snr),
+                modulation: Modulation::Lora(sf),
+                airtime: Some(0.5),
+            }),
+        }
+    }
+
+    #[test]
+    fn counts_and_buckets() {
+        let mut a = Aggregator::default();
+        a.set_gateways(&["a".into(), "b".into()]);
+        a.apply(&up("a", -130.0, -20.0, 7), 1.0);
+        a.apply(&up("a", -95.0, 7.5, 12), 2.0);
+        a.apply(&up("a", -10.0, 20.0, 12), 3.0);
+        a.apply(&up("zzz", -10.0, 20.0, 12), 4.0);
+        let g = a.gateway("a").expect("subscribed");
+        assert_eq!(g.rssi.buckets, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(g.rssi.count, 3);
+        assert_eq!(g.rssi.sum, -235.0);
+        assert_eq!(g.snr.buckets, [1, 0, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(g.uplinks[2], 1);
+        assert_eq!(g.uplinks[7], 2);
+        assert_eq!(g.airtime, 1.5);
+        assert_eq!(a.own.events, 3);
+        assert_eq!(a.own.last_event, Some(3.0));
+        assert_eq!(a.own.dropped, [0, 0, 0, 1]);
+        assert_eq!(a.gateway("b").map(|g| g.rssi.count), Some(0));
+    }
+
+    #[test]
+    fn removed_gateways_vanish_and_reasons_are_bounded() {
+        let mut a = Aggregator::default();
+        a.set_gateways(&["a".into()]);
+        for i in 0..20 {
+            let ev = Event {
+                gateway_id: Cow::Borrowed("a"),
+                time: None,
+                unique_id: None,
+                kind: Kind::UplinkDropped(format!("r{i}")),
+            };
+            a.apply(&ev, 0.0);
+        }
+        let g = a.gateway("a").expect("subscribed");
+        assert_eq!(g.dropped.len(), MAX_DROP_REASONS + 1);
+        assert_eq!(g.dropped.last(), Some(&("other".to_owned(), 12)));
+        a.set_gateways(&["b".into()]);
+        assert!(a.gateway("a").is_none());
+        assert_eq!(a.gateways().len(), 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! Radio quality per gateway from The Things Stack events stream (opt-in,
+//! `events = true`): the exporter's one background activity.
+//!
+//! After each successful refresh the cache hands the gateway list to
+//! [`Events::set_gateways`]; a supervisor task keeps one subscription
+//! ([`stream`]) per chunk of at most `events_chunk` gateways. Lines are
+//! decoded ([`parse`]) and counted ([`aggregate`]); the families are written
+//! ([`render`]) into the cached output at refresh time, never per scrape.
+//!
+//! - [`airtime`]: LoRa time on air, a pure function.
+//! - [`lines`]: length-capped newline framing.
+//! - [`sanitize`]: upstream strings made safe for logs and labels.
+
+pub mod aggregate;
+pub mod airtime;
+pub mod lines;
+pub mod parse;
+pub mod render;
+pub mod sanitize;
+pub mod stream;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::{ApiKey, Config};
+use aggregate::Aggregator;
+use stream::Resume;
+
+/// Default gateways per stream.
+pub const DEFAULT_CHUNK: usize = 100;
+
+/// Back-off and limits of the streams; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// First reconnect delay (then doubled per failure, jittered).
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Delay after a 401/403 (a missing right does not fix itself quickly).
+    pub refused_backoff: Duration,
+    /// A stream that read nothing for this long is reconnected.
+    pub idle_timeout: Duration,
+    /// Longest line.
+    pub max_line: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            refused_backoff: Duration::from_secs(1800),
+            idle_timeout: Duration::from_secs(600),
+            max_line: stream::MAX_LINE,
+        }
+    }
+}
+
+/// Where and how to connect; replaced on reload.
+pub struct Params {
+    /// The Things Stack base URL.
+    pub base: Url,
+    /// The API key.
+    pub key: ApiKey,
+    /// Limit on connecting and on the answer's headers.
+    pub request_timeout: Duration,
+    /// HTTP client: no redirects, no total timeout (the stream never ends).
+    pub http: reqwest::Client,
+}
+
+impl Params {
+    /// Build from a configuration.
+    pub fn from_config(config: &Config) -> Result<Params, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("ttn-exporter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Params {
+            base: config.api_url.clone(),
+            key: config.api_key.clone(),
+            request_timeout: config.request_timeout,
+            http,
+        })
+    }
+}
+
+/// State shared by the supervisor, the streams and the renderer.
+pub struct Shared {
+    agg: Mutex<Aggregator>,
+    params: RwLock<Arc<Params>>,
+    timing: Timing,
+    rights_warned: AtomicBool,
+}
+
+impl Shared {
+    fn params(&self) -> Arc<Params> {
+        self.params
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Lock, ignoring poisoning: every update is a few counter increments.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The running events source. Dropping it stops every stream.
+pub struct Events {
+    shared: Arc<Shared>,
+    gateways: watch::Sender<Arc<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl Events {
+    /// Start (on the current tokio runtime) with no gateways yet.
+    pub fn start(params: Params, chunk: usize, timing: Timing) -> Events {
+        let shared = Arc::new(Shared {
+            agg: Mutex::new(Aggregator::default()),
+            params: RwLock::new(Arc::new(params)),
+            timing,
+            rights_warned: AtomicBool::new(false),
+        });
+        let (tx, rx) = watch::channel(Arc::new(Vec::new()));
+        let task = tokio::spawn(supervise(shared.clone(), rx, chunk.max(1)));
+        Events {
+            shared,
+            gateways: tx,
+            task,
+        }
+    }
+
+    /// Follow a new gateway list (after a successful refresh).
+    pub fn set_gateways(&self, ids: Vec<String>) {
+        if **self.gateways.borrow() != ids {
+            self.gateways.send_replace(Arc::new(ids));
+        }
+    }
+
+    /// New key or URL (reload): used from each stream's next connect.
+    pub fn set_params(&self, params: Params) {
+        *self
+            .shared
+            .params
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(params);
+        self.shared
+            .rights_warned
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Write the events families.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        render::write(&lock(&self.shared.agg), out)
+    }
+
+    /// Read the counters (tests, benchmarks).
+    pub fn with_aggregator<R>(&self, f: impl FnOnce(&Aggregator) -> R) -> R {
+        f(&lock(&self.shared.agg))
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl crate::cache::Extra for Events {
+    fn refreshed(&self, gateway_ids: Vec<String>) {
+        self.set_gateways(gateway_ids);
+    }
+
+    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        Events::write(self, out)
+    }
+}
+
+/// One subscription and what it covers; dropping it stops the stream.
+struct Chunk {
+    ids: BTreeSet<String>,
+    resume: Arc<Mutex<Resume>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Keep one stream per chunk of the current gateway list. Gateways keep
+/// their chunk while they stay listed: only chunks that lost or gained
+/// gateways reconnect (resuming where they were).
+async fn supervise(shared: Arc<Shared>, mut rx: watch::Receiver<Arc<Vec<String>>>, size: usize) {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    loop {
+        let ids = rx.borrow_and_update().clone();
+        lock(&shared.agg).set_gateways(&ids);
+        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut dirty = vec![false; chunks.len()];
+        for (c, d) in chunks.iter_mut().zip(dirty.iter_mut()) {
+            let before = c.ids.len();
+            c.ids.retain(|id| wanted.contains(id.as_str()));
+            *d = c.ids.len() != before;
+        }
+        let have: BTreeSet<String> = chunks.iter().flat_map(|c| c.ids.iter().cloned()).collect();
+        for id in wanted.iter().filter(|id| !have.contains(**id)) {
+            match chunks.iter().position(|c| c.ids.len() < size) {
+                Some(i) => {
+                    chunks[i].ids.insert((*id).to_owned());
+                    dirty[i] = true;
+                }
+                None => {
+                    chunks.push(Chunk {
+                        ids: BTreeSet::from([(*id).to_owned()]),
+                        resume: Arc::new(Mutex::new(Resume::default())),
+                        task: None,
+                    });
+                    dirty.push(true);
+                }
+            }
+        }
+        for (c, d) in chunks.iter_mut().zip(&dirty) {
+            if *d || c.task.is_none() {
+                if let Some(t) = c.task.take() {
+                    t.abort();
+                }
+                if !c.ids.is_empty() {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    c.task = Some(tokio::spawn(stream::run(
+                        shared.clone(),
+                        c.ids.iter().cloned().collect(),
+                        c.resume.clone(),
+                        seed,
+                    )));
+                }
+            }
+        }
+        chunks.retain(|c| !c.ids.is_empty());
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Build the events source of a configuration, if it is enabled.
+pub fn from_config(config: &Config) -> Result<Option<Events>, reqwest::Error> {
+    if !config.events {
+        return Ok(None);
+    }
+    Ok(Some(Events::start(
+        Params::from_config(config)?,
+        config.events_chunk,
+        Timing::default(),
+    )))
+}

@@ -1,0 +1,196 @@
+//! The events families in the text format, written from the aggregator
+//! once per refresh (not per scrape).
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::aggregate::{
+    Aggregator, DropReason, GatewayStats, Histogram, StreamError, RSSI_BUCKETS, SNR_BUCKETS,
+};
+use super::parse::{MODULATIONS, TX_RESULTS};
+use crate::metrics::{escape_label_value, Family, Kind, Value};
+
+/// Write every events family to `out`.
+pub fn write(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
+    let gws = agg.gateways();
+    histogram(
+        out,
+        "ttn_gateway_uplink_rssi_dbm",
+        "RSSI of uplinks received by the gateway (events stream), dBm.",
+        &RSSI_BUCKETS,
+        &gws,
+        |g| &g.rssi,
+    )?;
+    histogram(
+        out,
+        "ttn_gateway_uplink_snr_db",
+        "SNR of uplinks received by the gateway (events stream), dB.",
+        &SNR_BUCKETS,
+        &gws,
+        |g| &g.snr,
+    )?;
+    let mut f = Family::new(
+        "ttn_gateway_uplinks_received_total",
+        "Uplinks received by the gateway (events stream), by spreading factor (or fsk, lrfhss).",
+        Kind::Counter,
+    );
+    for (id, g) in &gws {
+        for (i, n) in g.uplinks.iter().enumerate().filter(|(_, n)| **n > 0) {
+            f.sample(
+                &[("gateway_id", id), ("spreading_factor", MODULATIONS[i])],
+                Value::U(*n),
+            );
+        }
+    }
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_gateway_uplink_airtime_seconds_total",
+        "Time on air of uplinks received by the gateway, from SF, bandwidth, coding rate and payload length.",
+        Kind::Counter,
+    );
+    for (id, g) in &gws {
+        f.sample(&[("gateway_id", id)], Value::F(g.airtime));
+    }
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_gateway_uplinks_dropped_total",
+        "Uplinks the Gateway Server dropped (gs.up.drop), by error name.",
+        Kind::Counter,
+    );
+    for (id, g) in &gws {
+        for (reason, n) in &g.dropped {
+            f.sample(&[("gateway_id", id), ("reason", reason)], Value::U(*n));
+        }
+    }
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_gateway_downlink_tx_total",
+        "Downlink transmissions reported by the gateway, by result (success or the failure).",
+        Kind::Counter,
+    );
+    for (id, g) in &gws {
+        for (i, n) in g.tx.iter().enumerate().filter(|(_, n)| **n > 0) {
+            f.sample(
+                &[("gateway_id", id), ("result", TX_RESULTS[i])],
+                Value::U(*n),
+            );
+        }
+    }
+    f.finish(&mut IoDyn(out))?;
+    for (name, help, get) in [
+        (
+            "ttn_gateway_connects_total",
+            "Gateway connections to the Gateway Server (events stream).",
+            (|g: &GatewayStats| g.connects) as fn(&GatewayStats) -> u64,
+        ),
+        (
+            "ttn_gateway_disconnects_total",
+            "Gateway disconnections from the Gateway Server (events stream).",
+            |g: &GatewayStats| g.disconnects,
+        ),
+    ] {
+        let mut f = Family::new(name, help, Kind::Counter);
+        for (id, g) in &gws {
+            f.sample(&[("gateway_id", id)], Value::U(get(g)));
+        }
+        f.finish(&mut IoDyn(out))?;
+    }
+    write_own(agg, out)
+}
+
+fn write_own(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
+    let own = &agg.own;
+    let mut f = Family::new(
+        "ttn_exporter_events_total",
+        "Events counted from the events stream.",
+        Kind::Counter,
+    );
+    f.sample(&[], Value::U(own.events));
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_exporter_event_streams_open",
+        "Event stream subscriptions open now.",
+        Kind::Gauge,
+    );
+    f.sample(&[], Value::U(own.streams_open));
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_exporter_event_stream_reconnects_total",
+        "Event stream reconnects after the stream ended or failed.",
+        Kind::Counter,
+    );
+    f.sample(&[], Value::U(own.reconnects));
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_exporter_last_event_timestamp_seconds",
+        "When the exporter last counted an event (Unix time).",
+        Kind::Gauge,
+    );
+    if let Some(t) = own.last_event {
+        f.sample(&[], Value::F(t));
+    }
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_exporter_events_dropped_total",
+        "Event stream lines or events not counted, by reason.",
+        Kind::Counter,
+    );
+    for (r, n) in DropReason::ALL.iter().zip(own.dropped) {
+        f.sample(&[("reason", r.as_str())], Value::U(n));
+    }
+    f.finish(&mut IoDyn(out))?;
+    let mut f = Family::new(
+        "ttn_exporter_event_stream_errors_total",
+        "Event streams that failed or ended, by reason (forbidden: the key lacks a right).",
+        Kind::Counter,
+    );
+    for (r, n) in StreamError::ALL.iter().zip(own.errors) {
+        f.sample(&[("reason", r.as_str())], Value::U(n));
+    }
+    f.finish(&mut IoDyn(out))
+}
+
+fn histogram(
+    out: &mut dyn Write,
+    name: &str,
+    help: &str,
+    bounds: &[f64; 8],
+    gws: &[(&str, &GatewayStats)],
+    get: fn(&GatewayStats) -> &Histogram,
+) -> io::Result<()> {
+    if gws.is_empty() {
+        return Ok(());
+    }
+    let mut b = String::new();
+    // Writing to a String cannot fail.
+    let _ = write!(b, "# HELP {name} {help}\n# TYPE {name} histogram\n");
+    for (id, g) in gws {
+        let h = get(g);
+        let mut label = String::new();
+        escape_label_value(id, &mut label);
+        let mut cum = 0;
+        for (i, n) in h.buckets.iter().enumerate() {
+            cum += n;
+            let le = bounds.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                b,
+                "{name}_bucket{{gateway_id=\"{label}\",le=\"{le}\"}} {cum}"
+            );
+        }
+        let _ = writeln!(b, "{name}_sum{{gateway_id=\"{label}\"}} {}", h.sum);
+        let _ = writeln!(b, "{name}_count{{gateway_id=\"{label}\"}} {}", h.count);
+    }
+    out.write_all(b.as_bytes())
+}
+
+/// `Family::finish` takes `impl Write`; this passes a `dyn Write` on.
+struct IoDyn<'a>(&'a mut dyn Write);
+
+impl Write for IoDyn<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}

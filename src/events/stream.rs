@@ -1,0 +1,398 @@
+//! One long-lived `POST /api/v3/events` subscription for a chunk of
+//! gateways: connect, read bounded lines, count, and on any end reconnect
+//! with jittered exponential back-off, resuming with `after` and dropping
+//! re-sent events by `unique_id`.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::aggregate::{DropReason, StreamError};
+use super::lines::LineBuf;
+use super::parse::{self, Line};
+use super::sanitize::one_line;
+use super::{lock, Shared};
+
+/// The Gateway Server events subscribed to.
+pub const NAMES: [&str; 6] = [
+    "gs.up.receive",
+    "gs.up.drop",
+    "gs.down.tx.success",
+    "gs.down.tx.fail",
+    "gs.gateway.connect",
+    "gs.gateway.disconnect",
+];
+
+/// Longest line read; longer ones are dropped and counted.
+pub const MAX_LINE: usize = 1024 * 1024;
+/// Longest error body read from a refused subscription.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Recent `unique_id`s remembered per stream.
+pub const DEDUP_CAPACITY: usize = 8192;
+
+/// Where a stream resumes: the latest event time seen and the recent IDs.
+/// Survives reconnects and re-chunking of the same gateways.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// Latest event time seen (Unix ns): the next `after`.
+    pub after: Option<i128>,
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Resume {
+    /// `true` the first time `id` is seen (within the last
+    /// [`DEDUP_CAPACITY`] IDs).
+    pub fn first_time(&mut self, id: &str) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let k = h.finish();
+        if !self.seen.insert(k) {
+            return false;
+        }
+        self.order.push_back(k);
+        if self.order.len() > DEDUP_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Note an event time.
+    pub fn saw(&mut self, t: Option<i128>) {
+        if let Some(t) = t {
+            self.after = Some(self.after.map_or(t, |a| a.max(t)));
+        }
+    }
+}
+
+/// How one connection ended.
+struct End {
+    why: StreamError,
+    detail: String,
+    delivered: bool,
+    retry: Option<Duration>,
+}
+
+impl End {
+    fn new(why: StreamError, detail: impl Into<String>) -> End {
+        End {
+            why,
+            detail: detail.into(),
+            delivered: false,
+            retry: None,
+        }
+    }
+}
+
+/// Marks a stream open for as long as it lives (also when aborted).
+struct Open<'a>(&'a Shared);
+
+impl<'a> Open<'a> {
+    fn new(s: &'a Shared) -> Open<'a> {
+        lock(&s.agg).own.streams_open += 1;
+        Open(s)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        let mut a = lock(&self.0.agg);
+        a.own.streams_open = a.own.streams_open.saturating_sub(1);
+    }
+}
+
+/// Run the subscription for `ids` until aborted.
+pub async fn run(shared: Arc<Shared>, ids: Vec<String>, resume: Arc<Mutex<Resume>>, seed: u64) {
+    let mut rng = seed | 1;
+    let mut attempt: u32 = 0;
+    let mut last_logged: Option<StreamError> = None;
+    let mut first = true;
+    loop {
+        if !first {
+            lock(&shared.agg).own.reconnects += 1;
+        }
+        first = false;
+        let end = once(&shared, &ids, &resume).await;
+        lock(&shared.agg).stream_error(end.why);
+        if end.delivered {
+            attempt = 0;
+        }
+        let t = &shared.timing;
+        let wait = match end.why {
+            StreamError::Forbidden | StreamError::Unauthorized => t.refused_backoff,
+            _ => {
+                let exp = t
+                    .backoff_min
+                    .saturating_mul(1u32 << attempt.min(16))
+                    .min(t.backoff_max);
+                // Full jitter between half and all of the step.
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let frac = 0.5 + (rng % 1000) as f64 / 2000.0;
+                exp.mul_f64(frac).max(end.retry.unwrap_or_default())
+            }
+        };
+        attempt = attempt.saturating_add(1);
+        report(&shared, &ids, &end, wait, &mut last_logged);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One log line per change of failure reason (repeats go to debug); a
+/// missing right is said once per process.
+fn report(
+    shared: &Shared,
+    ids: &[String],
+    end: &End,
+    wait: Duration,
+    last: &mut Option<StreamError>,
+) {
+    let first = ids.first().map_or("", String::as_str);
+    let what = format!(
+        "events stream for {} gateways ({first}...) ended: {}; reconnecting in {:.1}s",
+        ids.len(),
+        end.detail,
+        wait.as_secs_f64()
+    );
+    match end.why {
+        StreamError::Forbidden | StreamError::Unauthorized => {
+            if !shared.rights_warned.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    reason = end.why.as_str(),
+                    "events: {}: the API key needs the right \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ) on the gateways for radio metrics; retrying every {}s",
+                    end.detail,
+                    wait.as_secs()
+                );
+            } else {
+                tracing::debug!(reason = end.why.as_str(), "{what}");
+            }
+        }
+        StreamError::Closed if end.delivered => tracing::debug!("{what}"),
+        why if *last != Some(why) => tracing::warn!(reason = why.as_str(), "{what}"),
+        why => tracing::debug!(reason = why.as_str(), "{what}"),
+    }
+    *last = Some(end.why).filter(|_| !end.delivered);
+}
+
+async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
+    let params = shared.params();
+    let mut body = json!({
+        "identifiers": ids.iter().map(|id| json!({"gateway_ids": {"gateway_id": id}})).collect::<Vec<_>>(),
+        "names": NAMES,
+    });
+    if let Some(after) = lock(resume).after.and_then(parse::format_time) {
+        body["after"] = json!(after);
+    }
+    let mut url = params.base.clone();
+    url.set_path(&format!(
+        "{}/api/v3/events",
+        params.base.path().trim_end_matches('/')
+    ));
+    let req = params
+        .http
+        .post(url)
+        .bearer_auth(params.key.expose())
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .json(&body);
+    let mut resp = match tokio::time::timeout(params.request_timeout, req.send()).await {
+        Err(_) => return End::new(StreamError::Timeout, "no answer within request_timeout"),
+        Ok(Err(e)) if e.is_timeout() => return End::new(StreamError::Timeout, "timed out"),
+        Ok(Err(e)) => {
+            return End::new(
+                StreamError::Unreachable,
+                format!("cannot reach the API: {}", one_line(&chain(&e), 300)),
+            )
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return refused(params.request_timeout, resp, status).await;
+    }
+    let _open = Open::new(shared);
+    let idle = shared.timing.idle_timeout;
+    let mut lines = LineBuf::new(shared.timing.max_line);
+    let mut delivered = false;
+    let started = Instant::now();
+    loop {
+        let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
+            Err(_) => {
+                return End {
+                    delivered,
+                    ..End::new(
+                        StreamError::Timeout,
+                        format!("nothing read for {}s", idle.as_secs()),
+                    )
+                }
+            }
+            Ok(Err(e)) => {
+                return End {
+                    delivered,
+                    ..End::new(
+                        StreamError::Unreachable,
+                        format!("read failed: {}", one_line(&chain(&e), 300)),
+                    )
+                }
+            }
+            Ok(Ok(None)) => {
+                return End {
+                    delivered: delivered || started.elapsed() > shared.timing.backoff_max,
+                    ..End::new(StreamError::Closed, "the server closed the stream")
+                }
+            }
+            Ok(Ok(Some(c))) => c,
+        };
+        let r = lines.feed(&chunk, |l| handle(shared, resume, l, &mut delivered));
+        if let Err(end) = r {
+            return End { delivered, ..end };
+        }
+    }
+}
+
+/// Count one line; an error line ends the stream.
+fn handle(
+    shared: &Shared,
+    resume: &Mutex<Resume>,
+    line: Option<&[u8]>,
+    delivered: &mut bool,
+) -> Result<(), End> {
+    let Some(bytes) = line else {
+        lock(&shared.agg).drop_event(DropReason::TooLong);
+        return Ok(());
+    };
+    match parse::line(bytes) {
+        Line::Blank => Ok(()),
+        Line::Unparsable => {
+            lock(&shared.agg).drop_event(DropReason::Unparsable);
+            Ok(())
+        }
+        Line::NoGateway => {
+            lock(&shared.agg).drop_event(DropReason::UnknownGateway);
+            Ok(())
+        }
+        Line::Error { code, message } => {
+            let why = match code {
+                7 => StreamError::Forbidden,
+                16 => StreamError::Unauthorized,
+                _ => StreamError::ErrorLine,
+            };
+            Err(End::new(
+                why,
+                format!("error in the stream (code {code}): {message}"),
+            ))
+        }
+        Line::Event(ev) => {
+            *delivered = true;
+            let fresh = {
+                let mut r = lock(resume);
+                let fresh = match ev.unique_id.as_deref() {
+                    Some(u) => r.first_time(u),
+                    None => true,
+                };
+                r.saw(ev.time);
+                fresh
+            };
+            let mut agg = lock(&shared.agg);
+            if fresh {
+                agg.apply(&ev, now());
+            } else {
+                agg.drop_event(DropReason::Duplicate);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A non-200 answer: bounded error body, name and correlation id.
+async fn refused(timeout: Duration, mut resp: reqwest::Response, status: u16) -> End {
+    let retry = resp
+        .headers()
+        .get("x-rate-limit-retry")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(3600)));
+    let mut body = Vec::new();
+    let _ = tokio::time::timeout(timeout, async {
+        while let Ok(Some(c)) = resp.chunk().await {
+            let room = MAX_ERROR_BODY.saturating_sub(body.len());
+            body.extend_from_slice(&c[..c.len().min(room)]);
+            if room <= c.len() {
+                break;
+            }
+        }
+    })
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let name = v
+        .pointer("/details/0/name")
+        .and_then(|n| n.as_str())
+        .map(|n| one_line(n, 80));
+    let cid = v
+        .pointer("/details/0/correlation_id")
+        .and_then(|n| n.as_str())
+        .map(|n| one_line(n, 80));
+    let why = match status {
+        401 => StreamError::Unauthorized,
+        403 => StreamError::Forbidden,
+        429 => StreamError::RateLimited,
+        500..=599 => StreamError::ServerError,
+        _ => StreamError::ClientError,
+    };
+    let mut detail = format!("events answered HTTP {status}");
+    if let Some(n) = name {
+        detail.push_str(&format!(" {n}"));
+    }
+    if let Some(c) = cid {
+        detail.push_str(&format!(" (correlation id {c})"));
+    }
+    End {
+        retry,
+        ..End::new(why, detail)
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_is_bounded() {
+        let mut r = Resume::default();
+        assert!(r.first_time("a"));
+        assert!(!r.first_time("a"));
+        for i in 0..DEDUP_CAPACITY {
+            assert!(r.first_time(&format!("id{i}")));
+        }
+        assert_eq!(r.seen.len(), DEDUP_CAPACITY);
+        assert!(r.first_time("a"), "forgotten after the capacity");
+        r.saw(Some(5));
+        r.saw(Some(3));
+        r.saw(None);
+        assert_eq!(r.after, Some(5));
+    }
+}
