@@ -529,3 +529,44 @@ async fn promtool_is_clean_with_events() {
         "promtool: {said}"
     );
 }
+
+#[test]
+fn config_keys_env_and_validation() {
+    use ttn_exporter::config::{load, Environment, Overrides, ENV_API_KEY};
+    let files = Files::new();
+    let env = |pairs: &[(&str, &str)]| Environment {
+        vars: std::iter::once((ENV_API_KEY.to_owned(), KEY.to_owned()))
+            .chain(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
+            .collect(),
+    };
+    let c = load(Some(&files.config()), &Overrides::default(), &env(&[])).expect("defaults");
+    assert!(!c.events, "off by default");
+    assert_eq!(c.events_chunk, 100);
+    let c = load(
+        Some(&files.config()),
+        &Overrides::default(),
+        &env(&[
+            ("TTN_EXPORTER_EVENTS", "yes"),
+            ("TTN_EXPORTER_EVENTS_CHUNK", "25"),
+        ]),
+    )
+    .expect("env");
+    assert!(c.events);
+    assert_eq!(c.events_chunk, 25);
+    let flags = Overrides {
+        events: Some(true),
+        events_chunk: Some(7),
+        ..Default::default()
+    };
+    let c = load(Some(&files.config()), &flags, &env(&[])).expect("flags");
+    assert!(c.events && c.events_chunk == 7);
+    write_file(&files.config(), "events = true\nevents_chunk = 0\n", 0o644);
+    let err = load(Some(&files.config()), &Overrides::default(), &env(&[]))
+        .expect_err("0 is refused")
+        .to_string();
+    assert!(err.contains("events_chunk"), "{err}");
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use super::aggregate::{DropReason, StreamError};
+use super::aggregate::{Aggregator, DropReason, StreamError};
 use super::lines::LineBuf;
 use super::parse::{self, Line};
 use super::sanitize::one_line;
@@ -249,32 +249,43 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
             }
             Ok(Ok(Some(c))) => c,
         };
-        let r = lines.feed(&chunk, |l| handle(shared, resume, l, &mut delivered));
+        let r = lines.feed(&chunk, |l| handle(&shared.agg, resume, l, &mut delivered));
         if let Err(end) = r {
             return End { delivered, ..end };
         }
     }
 }
 
+/// Count one line as a stream does, without the network (benchmarks and
+/// tests); `Err` is a line that ends the stream (`{"error": ...}`).
+pub fn count_line(
+    agg: &Mutex<Aggregator>,
+    resume: &Mutex<Resume>,
+    line: Option<&[u8]>,
+) -> Result<(), StreamError> {
+    let mut delivered = false;
+    handle(agg, resume, line, &mut delivered).map_err(|e| e.why)
+}
+
 /// Count one line; an error line ends the stream.
 fn handle(
-    shared: &Shared,
+    agg: &Mutex<Aggregator>,
     resume: &Mutex<Resume>,
     line: Option<&[u8]>,
     delivered: &mut bool,
 ) -> Result<(), End> {
     let Some(bytes) = line else {
-        lock(&shared.agg).drop_event(DropReason::TooLong);
+        lock(agg).drop_event(DropReason::TooLong);
         return Ok(());
     };
     match parse::line(bytes) {
         Line::Blank => Ok(()),
         Line::Unparsable => {
-            lock(&shared.agg).drop_event(DropReason::Unparsable);
+            lock(agg).drop_event(DropReason::Unparsable);
             Ok(())
         }
         Line::NoGateway => {
-            lock(&shared.agg).drop_event(DropReason::UnknownGateway);
+            lock(agg).drop_event(DropReason::UnknownGateway);
             Ok(())
         }
         Line::Error { code, message } => {
@@ -299,7 +310,7 @@ fn handle(
                 r.saw(ev.time);
                 fresh
             };
-            let mut agg = lock(&shared.agg);
+            let mut agg = lock(agg);
             if fresh {
                 agg.apply(&ev, now());
             } else {

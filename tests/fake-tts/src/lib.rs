@@ -542,7 +542,9 @@ impl FakeTts {
     /// Serves the unauthenticated control API under `/_fake/` (used by the binary):
     /// `POST /_fake/fault?route=list|batch|single|auth|all&kind=...[&times=N]`,
     /// `POST /_fake/keys?key=A&key=B`, `POST /_fake/gateway_key?key=K&id=a&id=b`,
-    /// `POST /_fake/gateways?n=N`, `POST /_fake/reset`, `GET /_fake/counts`.
+    /// `POST /_fake/gateways?n=N`, `POST /_fake/reset`, `GET /_fake/counts`,
+    /// `POST /_fake/events?kind=synthetic|uplink|close|close_after|error|blank|garbage`
+    /// (scripted events stream; see the control module).
     /// Fault kinds: `status` (`code`, default 503), `rate_limited` (`retry`, default 1),
     /// `delay` (`ms`, default 1000), `hang`, `malformed`, `truncated`, `huge` (`bytes`,
     /// default 10 MiB), `repeat_page`, `close`, `clear`.
