@@ -128,6 +128,8 @@ fn config(url: &str) -> Config {
         api_key_source: "bench".into(),
         cache_ttl: Duration::from_secs(3600),
         request_timeout: Duration::from_secs(10),
+        refresh_timeout: Duration::from_secs(30),
+        max_gateways: 10_000,
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
