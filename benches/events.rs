@@ -112,7 +112,8 @@ fn parse_and_aggregate() {
     );
     let mut out = Vec::new();
     let t = Instant::now();
-    ttn_exporter::events::render::write(&agg.lock().expect("lock"), &mut out).expect("render");
+    ttn_exporter::events::render::write(&agg.lock().expect("lock"), &|_| true, &mut out)
+        .expect("render");
     println!(
         "render of the events families for {GATEWAYS} gateways: {:.2} ms, {} KiB",
         t.elapsed().as_secs_f64() * 1000.0,

@@ -88,8 +88,13 @@ impl Source {
 pub trait Extra: Send + Sync {
     /// The gateways of a successful refresh, sorted by ID.
     fn refreshed(&self, gateway_ids: Vec<String>);
-    /// Append its families to the output being rendered.
-    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    /// Append its families to the output being rendered, with the series
+    /// of the gateways `keep` accepts (a shard's, or all).
+    fn write(
+        &self,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()>;
 }
 
 /// One refresh's result as served.
@@ -195,6 +200,15 @@ impl Cache {
     /// Render `extra` into every refresh from now on (events stream).
     pub fn set_extra(&self, extra: Arc<dyn Extra>) {
         *self.inner.extra.write().unwrap_or_else(|e| e.into_inner()) = Some(extra);
+    }
+
+    /// The second source, if one is set (for the shard bodies).
+    pub fn extra(&self) -> Option<Arc<dyn Extra>> {
+        self.inner
+            .extra
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Refreshes started so far.
@@ -446,20 +460,19 @@ impl Cache {
             duration: took,
             last_success,
         };
-        let extra = self
-            .inner
-            .extra
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let extra = self.extra();
         if let (Some(x), None) = (&extra, &snapshot.failure) {
             x.refreshed(snapshot.gateways.iter().map(|g| g.id.clone()).collect());
         }
+        let write_extra = |out: &mut dyn std::io::Write| match &extra {
+            Some(x) => x.write(&|_| true, out),
+            None => Ok(()),
+        };
         let rendered = render_with(
             &snapshot,
             &self.inner.own,
             source.legacy_metrics,
-            extra.as_deref(),
+            &write_extra,
         );
         let at = Instant::now();
         // Bounded at load, but never let a duration panic here.

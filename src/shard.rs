@@ -123,7 +123,7 @@ impl ShardBodies {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let c = cache.clone();
                 let out = tokio::task::spawn_blocking(move || {
-                    build(shard, &snapshot, c.self_metrics(), legacy)
+                    build(shard, &snapshot, c.self_metrics(), legacy, c.extra())
                 })
                 .await;
                 Arc::new(out.unwrap_or_else(|e| {
@@ -158,8 +158,15 @@ impl ShardBodies {
 }
 
 /// Render the shard: the gateways it keeps, the refresh's health, the
-/// exporter's own metrics. `ttn_exporter_gateways` counts the shard's.
-fn build(shard: Shard, snapshot: &Snapshot, own: &SelfMetrics, legacy: bool) -> Rendered {
+/// exporter's own metrics, and the events families of the shard's gateways
+/// (when the events stream is on). `ttn_exporter_gateways` counts the shard's.
+fn build(
+    shard: Shard,
+    snapshot: &Snapshot,
+    own: &SelfMetrics,
+    legacy: bool,
+    extra: Option<Arc<dyn crate::cache::Extra>>,
+) -> Rendered {
     let part = Snapshot {
         gateways: snapshot
             .gateways
@@ -172,7 +179,11 @@ fn build(shard: Shard, snapshot: &Snapshot, own: &SelfMetrics, legacy: bool) -> 
         duration: snapshot.duration,
         last_success: snapshot.last_success,
     };
-    render(&part, own, legacy)
+    let write_extra = |out: &mut dyn std::io::Write| match &extra {
+        Some(x) => x.write(&|id| shard.keeps(id), out),
+        None => Ok(()),
+    };
+    crate::metrics::render_with(&part, own, legacy, &write_extra)
 }
 
 fn failed_snapshot() -> Snapshot {

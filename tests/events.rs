@@ -570,3 +570,57 @@ fn config_keys_env_and_validation() {
         .to_string();
     assert!(err.contains("events_chunk"), "{err}");
 }
+
+#[tokio::test]
+async fn shards_carry_the_events_series_of_their_gateways() {
+    let s = start(4).await;
+    s.scrape().await;
+    s.streams_open(1).await;
+    s.fake.push_events(
+        (0..4)
+            .map(|i| {
+                FakeEvent::uplink(
+                    &format!("gw-00000{i}"),
+                    &format!("u{i}"),
+                    ms(i),
+                    -100.0,
+                    1.0,
+                    7,
+                    20,
+                )
+            })
+            .collect(),
+    );
+    s.until("4 events", |a| a.own.events == 4).await;
+    s.scrape().await;
+    let mut seen = Vec::new();
+    for i in 0..2 {
+        let body = client()
+            .get(format!("http://{}/metrics?shard={i}&shards=2", s.addr))
+            .send()
+            .await
+            .expect("shard scrape")
+            .text()
+            .await
+            .expect("text");
+        let connected: Vec<&str> = series(&body, "ttn_gateway_connected")
+            .iter()
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        let counted: Vec<&str> = series(&body, "ttn_gateway_uplink_rssi_dbm_count")
+            .iter()
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert_eq!(
+            connected, counted,
+            "shard {i}: events series of its own gateways"
+        );
+        assert_eq!(value(&body, "ttn_exporter_events_total"), Some(4.0));
+        seen.extend(counted.into_iter().map(str::to_owned));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..4).map(|i| format!("gw-00000{i}")).collect::<Vec<_>>()
+    );
+}

@@ -158,9 +158,14 @@ impl Events {
             .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Write the events families.
-    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        render::write(&lock(&self.shared.agg), out)
+    /// Write the events families, with the series of the gateways `keep`
+    /// accepts.
+    pub fn write(
+        &self,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        render::write(&lock(&self.shared.agg), keep, out)
     }
 
     /// Read the counters (tests, benchmarks).
@@ -180,8 +185,12 @@ impl crate::cache::Extra for Events {
         self.set_gateways(gateway_ids);
     }
 
-    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        Events::write(self, out)
+    fn write(
+        &self,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        Events::write(self, keep, out)
     }
 }
 

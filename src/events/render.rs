@@ -10,9 +10,11 @@ use super::aggregate::{
 use super::parse::{MODULATIONS, TX_RESULTS};
 use crate::metrics::{escape_label_value, Family, Kind, Value};
 
-/// Write every events family to `out`.
-pub fn write(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
-    let gws = agg.gateways();
+/// Write every events family to `out`: per-gateway series of the gateways
+/// `keep` accepts, and the exporter's own.
+pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write) -> io::Result<()> {
+    let mut gws = agg.gateways();
+    gws.retain(|(id, _)| keep(id));
     histogram(
         out,
         "ttn_gateway_uplink_rssi_dbm",

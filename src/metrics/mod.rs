@@ -72,22 +72,20 @@ impl Rendered {
 /// Render a snapshot and the exporter's own metrics, straight into gzip:
 /// the full text of a large fleet is never held in memory at once.
 pub fn render(snapshot: &Snapshot, own: &SelfMetrics, legacy: bool) -> Rendered {
-    render_with(snapshot, own, legacy, None)
+    render_with(snapshot, own, legacy, &|_| Ok(()))
 }
 
-/// [`render`], then `extra`'s families (the events stream) appended.
+/// [`render`], then whatever `extra` writes (the events families) appended.
 pub fn render_with(
     snapshot: &Snapshot,
     own: &SelfMetrics,
     legacy: bool,
-    extra: Option<&dyn crate::cache::Extra>,
+    extra: &dyn Fn(&mut dyn Write) -> std::io::Result<()>,
 ) -> Rendered {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     // Writing into a Vec cannot fail.
     let _ = write_exposition(snapshot, own, legacy, &mut gz);
-    if let Some(x) = extra {
-        let _ = x.write(&mut gz);
-    }
+    let _ = extra(&mut gz);
     Rendered::from_gzip(gz.finish().unwrap_or_default())
 }
 
