@@ -164,9 +164,14 @@ fn report(
     match end.why {
         StreamError::Forbidden | StreamError::Unauthorized => {
             if !shared.rights_warned.swap(true, Ordering::Relaxed) {
+                let hint = if end.why == StreamError::Forbidden {
+                    "the API key needs the right \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ) on the gateways for radio metrics"
+                } else {
+                    "the API rejected the key"
+                };
                 tracing::error!(
                     reason = end.why.as_str(),
-                    "events: {}: the API key needs the right \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ) on the gateways for radio metrics; retrying every {}s",
+                    "events: {}: {hint}; retrying every {}s",
                     end.detail,
                     wait.as_secs()
                 );
