@@ -134,7 +134,7 @@ fn config(url: &str) -> Config {
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
-        web: Default::default(),
+        web_config_file: None,
         events: false,
         events_chunk: 100,
         targets: Vec::new(),
@@ -151,10 +151,12 @@ async fn exporter(cfg: &Config, events: Option<Arc<Events>>) -> (String, Cache) 
         .await
         .expect("bind");
     let url = format!("http://{}/metrics", listener.local_addr().expect("addr"));
+    let web = Arc::new(std::sync::RwLock::new(Default::default()));
     tokio::spawn(server::serve(
         listener,
         cache.clone(),
         Limits::default(),
+        web,
         std::future::pending::<()>(),
     ));
     (url, cache)
