@@ -21,7 +21,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cache::Cache;
-use crate::metrics::CONTENT_TYPE;
 use crate::web::{BasicAuth, WebConfig};
 
 /// Bounds on what scrapers may cost us.
@@ -310,28 +309,7 @@ pub async fn handle<B>(
             r
         }
         "/probe" => crate::probe::respond(&req, cache, true).await,
-        "/metrics" if req.uri().query().is_some() => {
-            crate::probe::respond(&req, cache, false).await
-        }
-        "/metrics" => {
-            let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
-            let wait = crate::cache::scrape_wait(timeout.and_then(|v| v.to_str().ok()));
-            let entry = cache.get_within(wait).await;
-            let gzip = accepts_gzip(req.headers());
-            let body = if gzip {
-                entry.rendered.gzip()
-            } else {
-                entry.rendered.plain()
-            };
-            let mut r = Response::new(Full::new(body));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-            if gzip {
-                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            r
-        }
+        "/metrics" => crate::probe::respond(&req, cache, false).await,
         "/" => {
             let entry = cache.get().await;
             let mut r = Response::new(Full::new(crate::status_page::page(&entry)));
