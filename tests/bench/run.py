@@ -8,8 +8,9 @@ fake TTS (tests/fake-tts) with N gateways and measures, against it:
   first good scrape (200, `ttn_up 1`, N gateways), scrape latency p50/p99 and
   scrapes/s under concurrent load with wrk (gzip as Prometheus asks, and
   plain), peak RSS (VmHWM), CPU seconds per refresh and upstream requests per
-  refresh (a second process with cache_ttl 1ms, a counted number of
-  sequential scrapes that each refresh);
+  refresh (benches/refresh.rs: the library's cache with a zero ttl, a counted
+  number of back-to-back refreshes; the configuration refuses a cache_ttl
+  below 1s, so the binary cannot refresh on every scrape);
 * the Python exporter it replaces (tests/bench/python-exporter, in a venv):
   the same numbers; it has no READY, so "ready" is its port accepting; its
   refresh is a scrape after its 10 s TTL expired (CPU of that scrape);
@@ -17,8 +18,8 @@ fake TTS (tests/fake-tts) with N gateways and measures, against it:
 * a static-bytes hyper server (benches/static_server.rs) serving the exact
   bodies captured from the exporter at the same N: the physical limit.
 
-Then a memory-growth check: 10,000 refreshes of the exporter (N = 10,
-cache_ttl 1ms), RSS and open fds sampled along the way.
+Then a memory-growth check: 10,000 refreshes (N = 10, benches/refresh.rs
+again), RSS and open fds sampled along the way.
 
 Everything runs on 127.0.0.1, every load is bounded in time (wrk -d) and
 count. Results: a Markdown table on stdout, all numbers as JSON (--out).
@@ -293,35 +294,30 @@ def run_rust_and_static(bins, fake, n, args, tmp, logdir, with_static):
     return res, (sres if with_static else None)
 
 
+def refresh_loop(bins, fake, n, refreshes, warmup=1, sample_every=0, timeout=600):
+    """benches/refresh.rs against `fake`: `warmup` refreshes, the fake's
+    counters reset, then `refreshes` back-to-back refreshes of the library's
+    cache (ttl zero) in a process of its own; returns its JSON."""
+    argv = [bins["refresh"], "--api-url", fake.url, "--gateways", str(n), "--refreshes", str(refreshes),
+            "--warmup", str(warmup), "--sample-every", str(sample_every), "--timeout", str(timeout)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"refresh bench exited {out.returncode}: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def rust_refresh_cpu(bins, fake, n, args, tmp, logdir, res):
-    """CPU and upstream requests per refresh: cache_ttl 1ms, K sequential
-    scrapes, each at least 2 ms after the previous one, so each refreshes."""
+    """CPU and upstream requests per refresh: K back-to-back refreshes of the
+    library's cache with a zero ttl (benches/refresh.rs), each a refresh."""
     k = max(20, min(400, 200_000 // max(n, 1)))
-    proc, port, _ = start_rust(bins, fake, "1ms", tmp, logdir, f"{n}-cpu")
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        get(port, conn=conn)  # warm: first refresh, connection pools
-        time.sleep(0.002)
-        fake.reset()
-        c0, t0 = proc.cpu(), time.monotonic()
-        for _ in range(k):
-            status, body, _ = get(port, conn=conn)
-            if not good_rust(status, body, n):
-                raise RuntimeError("scrape during CPU loop not good")
-            time.sleep(0.002)
-        c1, t1 = proc.cpu(), time.monotonic()
-        counts = fake.counts()
-        conn.close()
-        hwm = proc.status()["VmHWM"]
-    finally:
-        proc.stop()
-    pages = max(1, math.ceil(n / 1000))
-    refreshes = counts["list"] / pages
+    out = refresh_loop(bins, fake, n, k)
+    refreshes = out["refreshes"]
+    counts = out["counts"]
+    hwm = out["end"]["hwm_kb"]
     res["refresh"] = {
-        "scrapes": k,
         "refreshes": refreshes,
-        "cpu_s_per_refresh": (c1 - c0) / refreshes,
-        "wall_ms_per_scrape": (t1 - t0) / k * 1000 - 2.0,
+        "cpu_s_per_refresh": out["cpu_s"] / refreshes,
+        "wall_ms_per_refresh": out["wall_s"] / refreshes * 1000,
         "upstream_per_refresh": counts["total"] / refreshes,
         "upstream_per_gateway": counts["total"] / refreshes / n,
         "peak_rss_kb": hwm,
@@ -392,46 +388,27 @@ def run_python(py, fake, n, args, logdir):
 
 
 def soak(bins, fake_bin, args, tmp, logdir):
-    """Memory growth over args.soak_refreshes refreshes (N = args.soak_n)."""
+    """Memory growth over args.soak_refreshes refreshes (N = args.soak_n),
+    after 200 warm-up refreshes (benches/refresh.rs)."""
     n = args.soak_n
     fake = Fake(fake_bin, n, logdir)
-    proc, port, _ = start_rust(bins, fake, "1ms", tmp, logdir, "soak")
-    samples = []
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        done, scrapes, warm = 0, 0, 200
-        end = time.monotonic() + args.soak_timeout
-        fake.reset()
-        start = None
-        while time.monotonic() < end:
-            for _ in range(250):
-                status, body, _ = get(port, conn=conn)
-                if not good_rust(status, body, n):
-                    raise RuntimeError("soak scrape not good")
-                scrapes += 1
-            c = fake.counts()
-            fake.reset()
-            done += c["list"]
-            if start is None and done >= warm:
-                start = done
-            if start is not None:
-                st = proc.status()
-                samples.append({"refreshes": done, "rss_kb": st["VmRSS"], "hwm_kb": st["VmHWM"],
-                                "fds": proc.fds(), "threads": st["Threads"], "t": time.monotonic()})
-            if done >= args.soak_refreshes + warm:
-                break
-        conn.close()
+        out = refresh_loop(bins, fake, n, args.soak_refreshes, warmup=200, sample_every=125,
+                           timeout=args.soak_timeout)
     finally:
-        proc.stop()
         fake.stop()
+    samples = out["samples"]
+    if samples[-1]["refreshes"] != out["end"]["refreshes"]:
+        samples.append(out["end"])
     first, last = samples[0], samples[-1]
     res = {
-        "n": n, "refreshes": last["refreshes"] - first["refreshes"], "scrapes": scrapes,
+        "n": n, "refreshes": last["refreshes"] - first["refreshes"],
         "seconds": last["t"] - first["t"],
         "rss_start_kb": first["rss_kb"], "rss_end_kb": last["rss_kb"],
         "rss_max_kb": max(s["rss_kb"] for s in samples),
         "hwm_start_kb": first["hwm_kb"], "hwm_end_kb": last["hwm_kb"],
         "fds_start": first["fds"], "fds_end": last["fds"],
+        "upstream": out["counts"],
         "samples": samples,
     }
     log(f"  soak: {res['refreshes']} refreshes in {res['seconds']:.0f} s: RSS {res['rss_start_kb']} -> {res['rss_end_kb']} kB "
@@ -444,18 +421,18 @@ def soak(bins, fake_bin, args, tmp, logdir):
 
 
 def build(args):
-    """cargo build the three binaries; returns their paths."""
+    """cargo build the four binaries; returns their paths."""
     env = dict(os.environ)
     bins = {}
     for cmd in (["cargo", "build", "--release", "-p", "ttn-exporter", "-p", "fake-tts", "--bins"],
-                ["cargo", "bench", "--no-run", "--bench", "static_server"]):
+                ["cargo", "bench", "--no-run", "--bench", "static_server", "--bench", "refresh"]):
         out = subprocess.run(cmd + ["--message-format=json-render-diagnostics"], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, check=True, text=True).stdout
         for line in out.splitlines():
             m = json.loads(line)
             if m.get("reason") == "compiler-artifact" and m.get("executable"):
                 bins[m["target"]["name"]] = m["executable"]
-    missing = {"ttn-exporter", "fake-tts", "static_server"} - bins.keys()
+    missing = {"ttn-exporter", "fake-tts", "static_server", "refresh"} - bins.keys()
     if missing:
         raise RuntimeError(f"build did not produce {missing}")
     return bins
@@ -534,7 +511,7 @@ def table(results, soak_res):
     out = "\n".join(rows)
     if soak_res:
         s = soak_res
-        out += (f"\n\nMemory growth: {s['refreshes']:,} refreshes (N = {s['n']}, cache_ttl 1ms, {s['seconds']:.0f} s): "
+        out += (f"\n\nMemory growth: {s['refreshes']:,} refreshes (N = {s['n']}, benches/refresh.rs, {s['seconds']:.0f} s): "
                 f"RSS {s['rss_start_kb']:,} → {s['rss_end_kb']:,} kB (max {s['rss_max_kb']:,}), "
                 f"VmHWM {s['hwm_start_kb']:,} → {s['hwm_end_kb']:,} kB, open fds {s['fds_start']} → {s['fds_end']}.")
     return out
