@@ -11,6 +11,7 @@
 mod auth_info;
 mod error;
 mod lenient;
+pub mod location;
 pub mod types;
 mod urls;
 
@@ -277,7 +278,7 @@ impl Client {
                 &[
                     (
                         "field_mask",
-                        "name,gateway_server_address,frequency_plan_ids",
+                        "name,gateway_server_address,frequency_plan_ids,antennas,version_ids",
                     ),
                     ("limit", &limit),
                     ("page", &page_s),
