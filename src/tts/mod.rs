@@ -6,7 +6,7 @@
 //! refused; gateway IDs from the API are checked before they go into a URL;
 //! upstream text in errors is made one line and short ([`crate::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
-//! typed [`Error`].
+//! typed [`Error`]. Gateway locations and versions are read by [`location`].
 
 mod auth_info;
 mod error;
