@@ -57,7 +57,7 @@ fn antennas(i: usize) -> Option<Value> {
     }
 }
 
-fn version_ids(i: usize) -> Option<Value> {
+pub(crate) fn version_ids(i: usize) -> Option<Value> {
     if i % 5 == 4 {
         return None;
     }
