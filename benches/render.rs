@@ -45,6 +45,7 @@ fn fleet(n: usize) -> Vec<Gateway> {
                     .expect("synthetic stats parse")
                     .into()
             }),
+            ..Gateway::default()
         })
         .collect()
 }

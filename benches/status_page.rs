@@ -33,6 +33,7 @@ fn snapshot(n: usize) -> Snapshot {
                     .expect("synthetic stats parse")
                     .into()
             }),
+            ..Gateway::default()
         })
         .collect();
     Snapshot {

@@ -154,6 +154,10 @@ pub struct Gateway {
     /// Connection stats; `None` when the Gateway Server says it is not
     /// connected (404 `not_connected`, or absent from a batch answer).
     pub stats: Option<ConnectionStats>,
+    /// The registry's antenna location (first antenna with a valid one).
+    pub location: Option<Location>,
+    /// The registry's `version_ids` (brand, model, hardware, firmware).
+    pub version_ids: Option<VersionIds>,
 }
 
 impl Gateway {
@@ -171,6 +175,57 @@ impl Gateway {
             .as_ref()
             .is_some_and(ConnectionStats::is_connected)
     }
+
+    /// Where the gateway is and who says so: the registry's antenna
+    /// location first (`"registry"`), else the last status's (`"status"`).
+    pub fn best_location(&self) -> Option<(&Location, &'static str)> {
+        if let Some(l) = &self.location {
+            return Some((l, "registry"));
+        }
+        let l = self.stats.as_ref()?.antenna_location.as_ref()?;
+        Some((l, "status"))
+    }
+}
+
+/// A position in WGS84 degrees, with the altitude in metres when known.
+/// Only valid values are ever built (see [`Location::new`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Location {
+    /// Degrees north, -90..=90.
+    pub latitude: f64,
+    /// Degrees east, -180..=180.
+    pub longitude: f64,
+    /// Metres; `None` when unknown or not finite.
+    pub altitude: Option<f64>,
+}
+
+impl Location {
+    /// A location, or `None` when a coordinate is not finite or out of
+    /// range. A non-finite altitude is dropped, not the location.
+    pub fn new(latitude: f64, longitude: f64, altitude: Option<f64>) -> Option<Location> {
+        let ok = latitude.is_finite()
+            && longitude.is_finite()
+            && (-90.0..=90.0).contains(&latitude)
+            && (-180.0..=180.0).contains(&longitude);
+        ok.then(|| Location {
+            latitude,
+            longitude,
+            altitude: altitude.filter(|a| a.is_finite()),
+        })
+    }
+}
+
+/// The registry's `version_ids`; empty strings where the API omitted one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionIds {
+    /// `brand_id`.
+    pub brand_id: String,
+    /// `model_id`.
+    pub model_id: String,
+    /// `hardware_version`.
+    pub hardware_version: String,
+    /// `firmware_version`.
+    pub firmware_version: String,
 }
 
 /// `GatewayConnectionStats`, with proto3 omissions resolved to zeros for
@@ -207,6 +262,8 @@ pub struct ConnectionStats {
     pub sub_bands: Vec<SubBand>,
     /// Fields present in the answer whose value did not parse.
     pub invalid: Vec<&'static str>,
+    /// `last_status.antenna_locations`: the first valid one.
+    pub antenna_location: Option<Location>,
 }
 
 impl Default for ConnectionStats {
@@ -226,6 +283,7 @@ impl Default for ConnectionStats {
             round_trip: None,
             sub_bands: Vec::new(),
             invalid: Vec::new(),
+            antenna_location: None,
         }
     }
 }

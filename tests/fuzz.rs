@@ -129,6 +129,7 @@ proptest! {
             frequency_plan_ids: vec![plan.clone()],
             gateway_server_address: None,
             stats: Some(stats),
+            ..Gateway::default()
         };
         let mut out = Vec::new();
         write_gateways(&[g], true, &mut out).unwrap();

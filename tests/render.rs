@@ -24,6 +24,7 @@ fn fleet() -> Vec<Gateway> {
             frequency_plan_ids: vec!["EU_863_870_TTN".into()],
             gateway_server_address: None,
             stats: Some(fixture_stats("stats-udp-connected.json")),
+            ..Gateway::default()
         },
         Gateway {
             id: "gw-bs".into(),
@@ -32,6 +33,7 @@ fn fleet() -> Vec<Gateway> {
             frequency_plan_ids: vec!["EU_863_870".into(), "EU_863_870_TTN".into()],
             gateway_server_address: None,
             stats: Some(fixture_stats("stats-basicstation.json")),
+            ..Gateway::default()
         },
         Gateway {
             id: "gw-rt".into(),

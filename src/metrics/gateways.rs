@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::text::{Family, Kind, Value};
-use crate::model::{ConnectionStats, Gateway, RoundTrip, SubBand};
+use crate::model::{ConnectionStats, Gateway, Location, RoundTrip, SubBand};
 
 /// How one family's samples are drawn from a gateway.
 type Emit = fn(&Gateway, &mut Family);
@@ -44,7 +44,17 @@ pub fn write_gateways(
             f.sample(&labels, Value::F(get(b)));
         }
     }
-    let families: [(&str, &str, Kind, Emit); 18] = [
+    fn location(f: &mut Family, g: &Gateway, get: fn(&Location) -> Option<f64>) {
+        if let Some((l, source)) = g.best_location() {
+            if let Some(v) = get(l) {
+                f.sample(
+                    &[("gateway_id", g.id.as_str()), ("source", source)],
+                    Value::F(v),
+                );
+            }
+        }
+    }
+    let families: [(&str, &str, Kind, Emit); 22] = [
         (
             "ttn_gateway_info",
             "Always 1; the gateway's EUI, name, protocol and frequency plan as labels.",
@@ -201,6 +211,49 @@ pub fn write_gateways(
                     f.sample(
                         &[("gateway_id", g.id.as_str()), ("metric", name.as_str())],
                         Value::F(*v),
+                    );
+                }
+            },
+        ),
+        (
+            "ttn_gateway_location_latitude_degrees",
+            "Latitude of the gateway (WGS84); source: registry antenna or status.",
+            Gauge,
+            |g, f| {
+                location(f, g, |l| Some(l.latitude));
+            },
+        ),
+        (
+            "ttn_gateway_location_longitude_degrees",
+            "Longitude of the gateway (WGS84); source: registry antenna or status.",
+            Gauge,
+            |g, f| {
+                location(f, g, |l| Some(l.longitude));
+            },
+        ),
+        (
+            "ttn_gateway_location_altitude_meters",
+            "Altitude of the gateway; source: registry antenna or status.",
+            Gauge,
+            |g, f| {
+                location(f, g, |l| l.altitude);
+            },
+        ),
+        (
+            "ttn_gateway_version_info",
+            "Always 1; the gateway's brand, model, hardware and firmware from the registry.",
+            Gauge,
+            |g, f| {
+                if let Some(v) = &g.version_ids {
+                    f.sample(
+                        &[
+                            ("gateway_id", g.id.as_str()),
+                            ("brand_id", v.brand_id.as_str()),
+                            ("model_id", v.model_id.as_str()),
+                            ("hardware_version", v.hardware_version.as_str()),
+                            ("firmware_version", v.firmware_version.as_str()),
+                        ],
+                        Value::U(1),
                     );
                 }
             },

@@ -6,11 +6,12 @@
 //! refused; gateway IDs from the API are checked before they go into a URL;
 //! upstream text in errors is made one line and short ([`crate::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
-//! typed [`Error`].
+//! typed [`Error`]. Gateway locations and versions are read by [`location`].
 
 mod auth_info;
 mod error;
 mod lenient;
+pub mod location;
 pub mod types;
 mod urls;
 
@@ -277,7 +278,7 @@ impl Client {
                 &[
                     (
                         "field_mask",
-                        "name,gateway_server_address,frequency_plan_ids",
+                        "name,gateway_server_address,frequency_plan_ids,antennas,version_ids",
                     ),
                     ("limit", &limit),
                     ("page", &page_s),

@@ -16,7 +16,9 @@ pub use super::auth_info::ApiAuthInfo;
 use super::lenient::{duration, float, null_default, status_metrics, sub_bands, timestamp, uint64};
 pub use super::lenient::{parse_duration, parse_timestamp, Capped, Field};
 
-use crate::model::{ConnectionStats, Dropped, Gateway, RoundTrip, SubBand, UnixSeconds};
+use crate::model::{
+    ConnectionStats, Dropped, Gateway, Location, RoundTrip, SubBand, UnixSeconds, VersionIds,
+};
 
 /// One page of `GET /gateways`; a page past the end is `{}`.
 #[derive(Debug, Default, Deserialize)]
@@ -40,6 +42,12 @@ pub struct ApiGateway {
     /// `gateway_server_address`.
     #[serde(default)]
     pub gateway_server_address: Option<String>,
+    /// `antennas`, reduced to the first valid location.
+    #[serde(default, deserialize_with = "super::location::antennas_location")]
+    pub antennas: Option<Location>,
+    /// `version_ids`.
+    #[serde(default, deserialize_with = "super::location::version_ids")]
+    pub version_ids: Option<VersionIds>,
 }
 
 /// `GatewayIdentifiers`.
@@ -73,6 +81,8 @@ impl From<ApiGateway> for Gateway {
                 .collect(),
             gateway_server_address: text(g.gateway_server_address),
             stats: None,
+            location: g.antennas,
+            version_ids: g.version_ids,
         }
     }
 }
@@ -125,6 +135,8 @@ pub struct ApiStats {
 struct ApiStatus {
     #[serde(default, deserialize_with = "status_metrics")]
     metrics: Capped<BTreeMap<String, f64>>,
+    #[serde(default, deserialize_with = "super::location::status_location")]
+    antenna_locations: Option<Location>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +232,10 @@ impl ApiStats {
                 downlink_utilization: b.downlink_utilization,
             });
         }
+        let antenna_location = self
+            .last_status
+            .as_ref()
+            .and_then(|st| st.antenna_locations.clone());
         let status_metrics = match self.last_status {
             Some(st) => {
                 dropped.status_metric += st.metrics.dropped;
@@ -246,6 +262,7 @@ impl ApiStats {
             round_trip,
             sub_bands,
             invalid,
+            antenna_location,
         };
         (stats, dropped)
     }

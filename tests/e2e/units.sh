@@ -99,6 +99,11 @@ if [[ -n $DEB ]]; then
 	[[ -f $TMP/pkg/usr/share/man/man1/ttn-exporter.1.gz ]] || bad "no gzipped man page"
 	[[ -f $TMP/pkg/usr/share/doc/ttn-exporter/copyright ]] || bad "no copyright file"
 	ls "$TMP"/pkg/usr/share/doc/ttn-exporter/README* >/dev/null 2>&1 || bad "no README in /usr/share/doc/ttn-exporter"
+	for f in prometheus/alerts.yml prometheus/rules.yml prometheus/scrape.yml prometheus/alerts_test.yml \
+		prometheus/rules_test.yml grafana/ttn-gateways.json; do
+		cmp -s "$TMP/pkg/usr/share/ttn-exporter/$f" "$REPO/packaging/$f" ||
+			bad "/usr/share/ttn-exporter/$f is missing from the package or differs from packaging/$f"
+	done
 	dpkg-deb -f "$DEB" Depends | grep -qw ca-certificates || bad "Depends lacks ca-certificates"
 	ok "Depends: $(dpkg-deb -f "$DEB" Depends)"
 fi

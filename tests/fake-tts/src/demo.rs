@@ -114,6 +114,8 @@ pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
         owner_user: Some(FAKE_USER_ID.to_owned()),
         owner_org: None,
         stats,
+        antennas: None,
+        version_ids: crate::synthetic::version_ids(i),
     }
 }
 

@@ -104,6 +104,12 @@ pub struct FakeGateway {
     /// Raw connection stats JSON as served. `None`: the single GET answers 404
     /// `not_connected` and the batch answer omits the gateway.
     pub stats: Option<serde_json::Value>,
+    /// Raw `antennas` JSON as listed (list field mask path `antennas`);
+    /// `None`: omitted, as the real server omits an empty list.
+    pub antennas: Option<serde_json::Value>,
+    /// Raw `version_ids` JSON as listed (list field mask path `version_ids`);
+    /// `None`: omitted.
+    pub version_ids: Option<serde_json::Value>,
 }
 
 impl FakeGateway {
@@ -119,6 +125,8 @@ impl FakeGateway {
             owner_user: Some(FAKE_USER_ID.to_owned()),
             owner_org: None,
             stats: None,
+            antennas: None,
+            version_ids: None,
         }
     }
 
@@ -169,6 +177,16 @@ impl FakeGateway {
     /// no `connected_at`.
     ///
     /// Kind 3: never connected, `stats` = None.
+    ///
+    /// Registry fields (listed only when the field mask names them): `antennas` =
+    /// [{`gain` = 3, `location` = {`latitude` = 50.0 + i as f64 / 1000.0, `longitude` =
+    /// 5.0 + i as f64 / 1000.0, `altitude` = 10 + i % 50, `source` = `SOURCE_REGISTRY`},
+    /// `placement` = `OUTDOOR`}] when `i % 4` is 1 or 3 or `i % 8 == 6`; [{`gain` = 2,
+    /// `placement` = `INDOOR`}] (no location) when `i % 8 == 2`; omitted for kind 0 (whose
+    /// location is in its status). `version_ids` = {`brand_id`, `model_id`} =
+    /// (`the-things-industries`, `the-things-indoor-gateway`) for even `i`, else
+    /// (`multitech`, `conduit`), `hardware_version` = `v1.1` (even `i` only),
+    /// `firmware_version` = `v1.0.{i % 3}`; omitted when `i % 5 == 4`.
     pub fn synthetic(i: usize) -> Self {
         synthetic::gateway(i)
     }

@@ -537,6 +537,16 @@ fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
                     g.frequency_plan_ids.clone().into(),
                 );
             }
+            "antennas" => {
+                if let Some(a) = g.antennas.as_ref() {
+                    obj.insert("antennas".into(), a.clone());
+                }
+            }
+            "version_ids" => {
+                if let Some(v) = g.version_ids.as_ref() {
+                    obj.insert("version_ids".into(), v.clone());
+                }
+            }
             // other paths name fields this fake does not model: empty, so omitted
             _ => {}
         }

@@ -33,7 +33,47 @@ pub(crate) fn gateway(i: usize) -> FakeGateway {
         owner_user,
         owner_org,
         stats: stats(i),
+        antennas: antennas(i),
+        version_ids: version_ids(i),
     }
+}
+
+fn antennas(i: usize) -> Option<Value> {
+    if i % 4 == 1 || i % 4 == 3 || i % 8 == 6 {
+        Some(json!([{
+            "gain": 3,
+            "location": {
+                "latitude": 50.0 + i as f64 / 1000.0,
+                "longitude": 5.0 + i as f64 / 1000.0,
+                "altitude": 10 + i % 50,
+                "source": "SOURCE_REGISTRY",
+            },
+            "placement": "OUTDOOR",
+        }]))
+    } else if i % 8 == 2 {
+        Some(json!([{"gain": 2, "placement": "INDOOR"}]))
+    } else {
+        None
+    }
+}
+
+pub(crate) fn version_ids(i: usize) -> Option<Value> {
+    if i % 5 == 4 {
+        return None;
+    }
+    let mut v = Map::new();
+    let (brand, model) = if i % 2 == 0 {
+        ("the-things-industries", "the-things-indoor-gateway")
+    } else {
+        ("multitech", "conduit")
+    };
+    v.insert("brand_id".into(), brand.into());
+    v.insert("model_id".into(), model.into());
+    if i % 2 == 0 {
+        v.insert("hardware_version".into(), "v1.1".into());
+    }
+    v.insert("firmware_version".into(), format!("v1.0.{}", i % 3).into());
+    Some(Value::Object(v))
 }
 
 fn stats(i: usize) -> Option<Value> {
@@ -238,6 +278,28 @@ mod tests {
         assert_eq!(s["disconnected_at"], "2023-11-15T00:13:26.123456Z");
         assert!(s.get("connected_at").is_none());
         assert!(gateway(3).stats.is_none());
+        assert!(gateway(0).antennas.is_none());
+        assert_eq!(
+            gateway(1).antennas.expect("kind 1")[0]["location"]["altitude"],
+            11
+        );
+        assert!(gateway(2).antennas.expect("i % 8 == 2")[0]
+            .get("location")
+            .is_none());
+        assert_eq!(
+            gateway(6).antennas.expect("i % 8 == 6")[0]["location"]["latitude"],
+            50.006
+        );
+        assert_eq!(
+            gateway(2).version_ids.expect("i % 5 != 4")["hardware_version"],
+            "v1.1"
+        );
+        assert!(gateway(3)
+            .version_ids
+            .expect("odd")
+            .get("hardware_version")
+            .is_none());
+        assert!(gateway(4).version_ids.is_none());
         assert_eq!(gateway(2).owner_org.as_deref(), Some(FAKE_ORG_ID));
         assert_eq!(gateway(12).name.as_deref(), Some("Gateway 12"));
         assert_eq!(

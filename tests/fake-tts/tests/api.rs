@@ -273,6 +273,13 @@ async fn list_field_mask_and_scopes() {
     assert_eq!(gws[1]["gateway_server_address"], "127.0.0.1:1");
     assert_eq!(gws[1]["frequency_plan_ids"], json!(["EU_863_870_TTN"]));
     assert!(gws[2].get("gateway_server_address").is_none());
+    // kind 0 has no registry antennas; version_ids was not asked for
+    assert!(gws[1].get("antennas").is_none());
+    assert_eq!(gws[2]["antennas"][0]["location"]["latitude"], 50.001);
+    assert!(gws[2].get("version_ids").is_none());
+    let r = get(&tts, "/api/v3/gateways?field_mask=version_ids").await;
+    let gws = r.json()["gateways"].clone();
+    assert_eq!(gws[2]["version_ids"]["model_id"], "conduit");
     assert!(gws[2].get("antennas").is_none());
     // only the named fields
     let r = get(&tts, "/api/v3/gateways?field_mask=name").await;
@@ -293,7 +300,7 @@ async fn list_field_mask_and_scopes() {
     assert_eq!(listed_ids(&r), ["gw-000002", "gw-000005", "gw-000008"]);
     let r = get(&tts, "/api/v3/organizations/other/gateways").await;
     assert_eq!((r.status, r.total(), r.json()), (200, 0, json!({})));
-    assert_eq!(tts.requests(Route::ListGateways), 6);
+    assert_eq!(tts.requests(Route::ListGateways), 7);
     tts.shutdown().await;
 }
 
