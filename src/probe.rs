@@ -78,7 +78,7 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
             None => return bad_request(&format!("unknown target {name}")),
         },
     };
-    let gzip = crate::server::accepts_gzip(req.headers());
+    let gzip = accepts_gzip(req.headers());
     let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
     let wait = crate::cache::scrape_wait(timeout.and_then(|v| v.to_str().ok()));
     let entry = target.get_within(wait).await;
@@ -154,6 +154,26 @@ pub async fn check(targets: &[crate::targets::Target]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q.
+pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +205,21 @@ mod tests {
         }
         let many = vec!["a=1"; 40].join("&");
         assert!(parse_query(Some(&many)).unwrap_err().contains("too many"));
+    }
+
+    fn h(v: &str) -> hyper::HeaderMap {
+        let mut m = hyper::HeaderMap::new();
+        m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&h("gzip")));
+        assert!(accepts_gzip(&h("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&h("*")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("identity")));
+        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
     }
 }

@@ -36,6 +36,31 @@ pub fn upstream(s: &str) -> String {
     one_line(s, MAX_UPSTREAM_CHARS)
 }
 
+/// Longest label value made from an upstream string.
+pub const MAX_LABEL: usize = 48;
+
+/// An upstream name as a label value: lower case `[a-z0-9_]`, anything else
+/// becomes `_`, at most [`MAX_LABEL`] characters; empty becomes `unknown`.
+pub fn label_token(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .take(MAX_LABEL)
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        "unknown".to_owned()
+    } else {
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +72,9 @@ mod tests {
             "x MAINPID=1  STOPPING=1  [31m"
         );
         assert_eq!(one_line("a\u{2028}b\u{85}c", 10), "a b c");
+        assert_eq!(label_token("Duty-Cycle"), "duty_cycle");
+        assert_eq!(label_token(""), "unknown");
+        assert_eq!(label_token(&"x".repeat(500)).len(), MAX_LABEL);
     }
 
     #[test]

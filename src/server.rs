@@ -337,35 +337,9 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-/// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q.
-pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let q_zero = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(v: &str) -> hyper::HeaderMap {
-        let mut m = hyper::HeaderMap::new();
-        m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
-        m
-    }
 
     #[test]
     fn accept_failures_are_logged_once_per_interval() {
@@ -374,15 +348,5 @@ mod tests {
         let logged = (0..100).filter(|_| errors.record(&emfile)).count();
         assert_eq!(logged, 1);
         assert_eq!(errors.suppressed, 99);
-    }
-
-    #[test]
-    fn gzip_negotiation() {
-        assert!(accepts_gzip(&h("gzip")));
-        assert!(accepts_gzip(&h("deflate, GZIP;q=0.5")));
-        assert!(accepts_gzip(&h("*")));
-        assert!(!accepts_gzip(&h("gzip;q=0")));
-        assert!(!accepts_gzip(&h("identity")));
-        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
     }
 }

@@ -9,14 +9,14 @@
 //!
 //! - [`airtime`]: LoRa time on air, a pure function.
 //! - [`lines`]: length-capped newline framing.
-//! - [`sanitize`]: upstream strings made safe for logs and labels.
+//! - upstream strings are made safe with [`crate::sanitize`] (one line, capped;
+//!   label tokens).
 
 pub mod aggregate;
 pub mod airtime;
 pub mod lines;
 pub mod parse;
 pub mod render;
-pub mod sanitize;
 pub mod stream;
 
 use std::collections::BTreeSet;

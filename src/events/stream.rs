@@ -14,8 +14,8 @@ use serde_json::json;
 use super::aggregate::{Aggregator, DropReason, StreamError};
 use super::lines::LineBuf;
 use super::parse::{self, Line};
-use super::sanitize::one_line;
 use super::{lock, Shared};
+use crate::sanitize::one_line;
 
 /// The Gateway Server events subscribed to.
 pub const NAMES: [&str; 6] = [
