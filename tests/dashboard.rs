@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -188,22 +187,6 @@ fn only_known_variables_are_used() {
     }
 }
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `/api/v1/query`: Ok(result vector) or Err(the error).
 async fn query(port: u16, q: &str) -> Result<Vec<Value>, String> {
     let r = client()
@@ -250,30 +233,8 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     const N: usize = 16;
     let fake = fake((0..N).map(FakeGateway::synthetic).collect()).await;
     let exp = Exporter::start(config(&fake.url())).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ttn\n    static_configs:\n      - targets: ['{}']\n",
-            exp.addr
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _prom = Kill(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus not found: apt-get install prometheus"),
-    );
+    let prom = Prometheus::scraping(exp.addr);
+    let port = prom.port;
     // Enough scrapes for rate() over the 10s that replaces $__rate_interval.
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut seen = (None, None);

@@ -3,27 +3,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use fake_tts::FakeGateway;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn query(port: u16, q: &str) -> Option<f64> {
     let r = client()
@@ -41,30 +24,8 @@ async fn query(port: u16, q: &str) -> Option<f64> {
 async fn prometheus_scrapes_the_exporter() {
     let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
     let exp = Exporter::start(config(&fake.url())).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ttn\n    static_configs:\n      - targets: ['{}']\n",
-            exp.addr
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _prom = Kill(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus not found: apt install prometheus"),
-    );
+    let prom = Prometheus::scraping(exp.addr);
+    let port = prom.port;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = (None, None, None);
     while Instant::now() < deadline {
