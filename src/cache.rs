@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::config::Config;
-use crate::metrics::{render, render_with, Rendered};
+use crate::metrics::{render, render_with, Extra, Rendered};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
 use crate::tts::{self, Client};
@@ -80,21 +80,6 @@ impl Source {
             refresh_timeout: config.refresh_timeout,
         })
     }
-}
-
-/// A second source rendered into every refresh's output (the events
-/// stream): told the gateway list after each successful refresh, and asked
-/// to write its families at render time.
-pub trait Extra: Send + Sync {
-    /// The gateways of a successful refresh, sorted by ID.
-    fn refreshed(&self, gateway_ids: Vec<String>);
-    /// Append its families to the output being rendered, with the series
-    /// of the gateways `keep` accepts (a shard's, or all).
-    fn write(
-        &self,
-        keep: &dyn Fn(&str) -> bool,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()>;
 }
 
 /// One refresh's result as served.

@@ -84,7 +84,10 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
     let entry = target.get_within(wait).await;
     let body = match q.shard {
         Some(shard) if shard.count > 1 => {
-            let r = entry.shards.get(shard, &entry.snapshot, &target).await;
+            let r = entry
+                .shards
+                .get(shard, &entry.snapshot, target.self_metrics(), target.extra())
+                .await;
             if gzip {
                 r.gzip()
             } else {

@@ -180,7 +180,7 @@ impl Drop for Events {
     }
 }
 
-impl crate::cache::Extra for Events {
+impl crate::metrics::Extra for Events {
     fn refreshed(&self, gateway_ids: Vec<String>) {
         self.set_gateways(gateway_ids);
     }
