@@ -46,6 +46,8 @@ pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
 /// A single-file key credential (`LoadCredential=api-key:...`), accepted
 /// besides the `ttn_key` copy of [`DEFAULT_KEY_PATH`].
 pub const SINGLE_KEY_CREDENTIAL: &str = "api-key";
+/// Default `events_chunk`: gateways per events stream.
+pub const DEFAULT_EVENTS_CHUNK: usize = 100;
 
 pub use crate::model::Scope;
 
@@ -86,7 +88,7 @@ pub struct RawConfig {
 }
 
 fn default_events_chunk() -> usize {
-    crate::events::DEFAULT_CHUNK
+    DEFAULT_EVENTS_CHUNK
 }
 
 /// The defaults, the one place they are written.
@@ -107,7 +109,7 @@ impl Default for RawConfig {
             web_config_file: None,
             targets: Default::default(),
             events: false,
-            events_chunk: crate::events::DEFAULT_CHUNK,
+            events_chunk: DEFAULT_EVENTS_CHUNK,
         }
     }
 }
