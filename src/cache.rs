@@ -14,12 +14,13 @@
 //! renders `ttn_up 0` with no gateway series: gateway data is never served
 //! once it is older than one refresh.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::metrics::{render, render_with, Extra, Rendered};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
@@ -126,7 +127,7 @@ struct Inner {
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
-    targets: crate::targets::Targets,
+    targets: Targets,
     extra: RwLock<Option<Arc<dyn Extra>>>,
 }
 
@@ -145,7 +146,7 @@ impl Cache {
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
-                targets: crate::targets::Targets::default(),
+                targets: Targets::default(),
                 extra: RwLock::new(None),
             }),
         }
@@ -157,7 +158,7 @@ impl Cache {
     }
 
     /// The named targets served at `/probe` (empty unless configured).
-    pub fn targets(&self) -> &crate::targets::Targets {
+    pub fn targets(&self) -> &Targets {
         &self.inner.targets
     }
 
@@ -480,6 +481,64 @@ impl Cache {
             st.backoff_until = backoff;
         }
         entry
+    }
+}
+
+/// The running targets: one [`Cache`] each, swapped as a whole on reload.
+#[derive(Default)]
+pub struct Targets {
+    map: RwLock<BTreeMap<String, Cache>>,
+}
+
+impl Targets {
+    /// The cache of target `name`.
+    pub fn get(&self, name: &str) -> Option<Cache> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Target names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Serve exactly `targets`: a target kept by name keeps its cache and
+    /// counters with the new settings (next scrape refreshes); new ones
+    /// start empty; others go. On error nothing changes.
+    pub fn apply(&self, targets: &[Target]) -> anyhow::Result<()> {
+        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next = BTreeMap::new();
+        let mut swaps = Vec::new();
+        for t in targets {
+            match old.get(&t.name) {
+                Some(cache) => {
+                    let source = Source::from_config(&t.config, cache.self_metrics())?;
+                    swaps.push((cache.clone(), source));
+                    next.insert(t.name.clone(), cache.clone());
+                }
+                None => {
+                    let own = SelfMetrics::for_target()?;
+                    let source = Source::from_config(&t.config, &own)?;
+                    next.insert(t.name.clone(), Cache::new(source, own));
+                }
+            }
+            tracing::info!(
+                "target {} at /probe?target={}: {} (key from {})",
+                t.name,
+                t.name,
+                t.config.api_url,
+                t.config.api_key_source
+            );
+        }
+        for (cache, source) in swaps {
+            cache.set_source(source);
+        }
+        *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - [`config`]: figment layering (defaults < config.toml < env < flags),
-//!   validation, and where the key is read from.
+//!   validation, and where the key is read from; the named targets' tables
+//!   ([`config::targets`]).
 //! - [`cli`]: the command-line flags.
 //! - [`keys`]: the secret [`keys::ApiKey`] and where it is found.
 //! - [`secret_file`]: reading the key file safely (regular, small, no hang).
@@ -20,9 +21,10 @@
 //!   per-gateway family table.
 //! - [`self_metrics`]: the exporter's own counters and the request observer.
 //! - [`sanitize`]: upstream text made one line and short before it is shown.
-//! - [`cache`]: the rendered output, its age, single-flight refresh.
-//! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
-//!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
+//! - [`cache`]: the rendered output, its age, single-flight refresh; one
+//!   cache per named target ([`cache::Targets`]).
+//! - [`probe`], [`shard`]: named targets at `/probe`, hash sharding
+//!   (`shard=I&shards=N`) of `/metrics` and `/probe`.
 //! - [`status_page`]: the HTML status page at `/`, built once per refresh.
 //! - [`events`]: opt-in radio metrics from the events stream (the one
 //!   background activity).
@@ -52,6 +54,5 @@ pub mod server;
 pub mod shard;
 pub mod status_page;
 pub mod systemd;
-pub mod targets;
 pub mod tts;
 pub mod web;

@@ -8,9 +8,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::cache::Cache;
+use crate::config::targets::{valid_name, MAX_NAME};
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
 use crate::shard::Shard;
-use crate::targets::{valid_name, MAX_NAME};
 
 /// Most query parameters looked at; a longer query is refused.
 const MAX_PARAMS: usize = 32;
@@ -86,7 +86,12 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
         Some(shard) if shard.count > 1 => {
             let r = entry
                 .shards
-                .get(shard, &entry.snapshot, target.self_metrics(), target.extra())
+                .get(
+                    shard,
+                    &entry.snapshot,
+                    target.self_metrics(),
+                    target.extra(),
+                )
                 .await;
             if gzip {
                 r.gzip()
@@ -120,7 +125,7 @@ fn bad_request(msg: &str) -> Response<Full<Bytes>> {
 
 /// `ttn-exporter check` for the named targets: one round trip each, a line
 /// each on stdout; an error naming the targets that failed.
-pub async fn check(targets: &[crate::targets::Target]) -> anyhow::Result<()> {
+pub async fn check(targets: &[crate::config::Target]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for t in targets {
         let c = &t.config;
