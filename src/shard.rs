@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::metrics::{render, Extra, Rendered, SelfMetrics};
-use crate::model::Snapshot;
+use crate::model::{Failure, FailureKind, Snapshot};
 
 /// Largest `shards` accepted.
 pub const MAX_SHARDS: u32 = 1024;
@@ -187,20 +187,11 @@ fn build(
 }
 
 fn failed_snapshot() -> Snapshot {
-    Snapshot {
-        gateways: Vec::new(),
-        failure: Some(crate::model::Failure {
-            kind: crate::model::FailureKind::Internal,
-            message: "internal error while rendering the shard".into(),
-            retry_after: None,
-            endpoint: None,
-            correlation_id: None,
-            gateway_id: None,
-        }),
-        finished_at: std::time::SystemTime::now(),
-        duration: std::time::Duration::ZERO,
-        last_success: None,
-    }
+    let failure = Failure::ours(
+        FailureKind::Internal,
+        "internal error while rendering the shard".into(),
+    );
+    Snapshot::failed(failure, std::time::Duration::ZERO, None)
 }
 
 #[cfg(test)]
