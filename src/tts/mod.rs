@@ -13,6 +13,7 @@ mod error;
 mod http;
 mod lenient;
 pub mod location;
+mod stats;
 pub mod types;
 mod urls;
 
