@@ -37,7 +37,7 @@ pub use options::{
 };
 pub use targets::{MAX_NAME, MAX_TARGETS};
 use validate::one_line_text;
-pub use validate::{bounded, find_key_in, Config, ConfigError, Target, EX_CONFIG};
+pub use validate::{bounded, Config, ConfigError, Target, EX_CONFIG};
 
 /// The config file read when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ttn-exporter/config.toml";
@@ -200,10 +200,6 @@ fn one_line(e: &figment::Error) -> String {
 
 /// Find the key: credential, then environment, then `api_key_file`.
 fn find_key(raw: &RawConfig, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
-    find_key_in(
-        env,
-        &["ttn_key", SINGLE_KEY_CREDENTIAL],
-        ENV_API_KEY,
-        &raw.api_key_file,
-    )
+    let credentials = ["ttn_key", SINGLE_KEY_CREDENTIAL];
+    keys::find_key_in(env, &credentials, ENV_API_KEY, &raw.api_key_file).map_err(ConfigError::from)
 }

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::options::RawConfig;
-use super::validate::{find_key_in, validate, ConfigError, Target};
-use crate::keys::ApiKey;
+use super::validate::{validate, ConfigError, Target};
+use crate::keys::{self, ApiKey};
 use crate::systemd::Environment;
 
 /// Most targets a config may name.
@@ -109,10 +109,10 @@ fn default_key_file(name: &str) -> PathBuf {
 }
 
 /// Credential `ttn_NAME.key`, then environment, then the key file
-/// ([`find_key_in`]).
+/// ([`keys::find_key_in`]).
 fn find_key(name: &str, file: &Path, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
     let credential = format!("ttn_{name}.key");
-    find_key_in(env, &[&credential], &key_env(name), file)
+    keys::find_key_in(env, &[&credential], &key_env(name), file).map_err(ConfigError::from)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! [`ConfigError`] of one line.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
@@ -12,9 +12,8 @@ use super::options::{
     Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, MAX_MAX_GATEWAYS,
     REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
-use crate::keys::{self, ApiKey};
+use crate::keys::ApiKey;
 use crate::model::Scope;
-use crate::systemd::Environment;
 
 /// Exit status for invalid configuration (sysexits.h `EX_CONFIG`).
 pub const EX_CONFIG: u8 = 78;
@@ -103,16 +102,6 @@ pub(super) fn one_line_text(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// [`keys::find_key_in`], as a [`ConfigError`]; also used for targets' keys.
-pub fn find_key_in(
-    env: &Environment,
-    credentials: &[&str],
-    var: &str,
-    file: &Path,
-) -> Result<(ApiKey, String), ConfigError> {
-    keys::find_key_in(env, credentials, var, file).map_err(ConfigError)
 }
 
 /// Check `raw` into a [`Config`] with its key (no targets yet).
