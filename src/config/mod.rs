@@ -4,13 +4,13 @@
 //!
 //! Each option is declared once as a field of [`RawConfig`] (its default in
 //! [`RawConfig::default`]) and once as a flag in [`Overrides`] (its help text
-//! is the doc comment; the default is appended from [`RawConfig::default`]).
+//! is the doc comment; the default is appended from [`RawConfig::default`]),
+//! side by side in [`options`].
 //!
 //! [`load`] produces a plain [`Config`] or a [`ConfigError`] whose message is
 //! one line saying what is wrong and what to do; the binary exits with
 //! [`EX_CONFIG`] (78) on it. Nothing in a [`Config`] is live: the daemon
 //! builds the API client, TLS and basic auth from it.
-
 //!
 //! - [`options`]: the options as written and their defaults.
 //! - [`validate`]: the plain [`Config`] and its checks.
