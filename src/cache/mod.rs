@@ -147,7 +147,7 @@ impl Cache {
     }
 
     /// [`Cache::get`], waiting at most `wait` for a refresh (see
-    /// [`scrape_wait`]). Past it the answer is `ttn_up 0` with reason
+    /// [`crate::probe::scrape_wait`]). Past it the answer is `ttn_up 0` with reason
     /// `timeout`; the refresh continues and serves the next scrape.
     pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
