@@ -122,7 +122,9 @@ fn layered(
     Ok((raw, file))
 }
 
-/// A figment provider over a captured set of environment variables.
+/// A figment provider over a captured set of environment variables. A
+/// value is read as the type of its option's default: a number, a switch
+/// (`1`, `true`, `yes`, `on`; `0`, `false`, `no`, `off`, empty) or text.
 struct EnvSnapshot {
     pairs: Vec<(String, String)>,
 }
@@ -135,6 +137,7 @@ impl figment::Provider for EnvSnapshot {
     fn data(
         &self,
     ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let defaults = figment::value::Value::serialize(RawConfig::default())?;
         let mut dict = figment::value::Dict::new();
         for (k, v) in &self.pairs {
             let Some(stripped) = k.strip_prefix(ENV_PREFIX) else {
@@ -144,21 +147,29 @@ impl figment::Provider for EnvSnapshot {
             if key.is_empty() || key == "api_key" {
                 continue;
             }
-            let value = match key.as_str() {
-                "events_chunk" => match v.trim().parse::<u64>() {
-                    Ok(n) => figment::value::Value::from(n),
-                    Err(_) => figment::value::Value::from(v.clone()),
-                },
-                "legacy_metrics" | "events" => match v.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => figment::value::Value::from(true),
-                    "0" | "false" | "no" | "off" | "" => figment::value::Value::from(false),
-                    _ => figment::value::Value::from(v.clone()),
-                },
-                _ => figment::value::Value::from(v.clone()),
-            };
+            let value = typed_like(defaults.find_ref(&key), v);
             dict.insert(key, value);
         }
         Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// `text` as a value of the same type as `default`, if it reads as one;
+/// else as text (and extraction names the variable that is wrong).
+fn typed_like(default: Option<&figment::value::Value>, text: &str) -> figment::value::Value {
+    use figment::value::Value;
+    let word = text.trim().to_ascii_lowercase();
+    match default {
+        Some(Value::Num(..)) => match word.parse::<u64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(text.to_owned()),
+        },
+        Some(Value::Bool(..)) => match word.as_str() {
+            "1" | "true" | "yes" | "on" => Value::from(true),
+            "0" | "false" | "no" | "off" | "" => Value::from(false),
+            _ => Value::from(text.to_owned()),
+        },
+        _ => Value::from(text.to_owned()),
     }
 }
 
@@ -202,4 +213,46 @@ fn one_line(e: &figment::Error) -> String {
 fn find_key(raw: &RawConfig, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
     let credentials = ["ttn_key", SINGLE_KEY_CREDENTIAL];
     keys::find_key_in(env, &credentials, ENV_API_KEY, &raw.api_key_file).map_err(ConfigError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_from_env(vars: &[(&str, &str)]) -> Result<RawConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "").unwrap();
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = Environment {
+            vars: vars.collect(),
+        };
+        load_raw(Some(&file), &Overrides::default(), &env)
+    }
+
+    #[test]
+    fn environment_values_take_the_type_of_their_default() {
+        let raw = raw_from_env(&[
+            ("TTN_EXPORTER_MAX_GATEWAYS", "5"),
+            ("TTN_EXPORTER_EVENTS_CHUNK", " 7 "),
+            ("TTN_EXPORTER_LEGACY_METRICS", "yes"),
+            ("TTN_EXPORTER_EVENTS", "off"),
+            ("TTN_EXPORTER_ORGANIZATION", "1234"),
+            ("TTN_EXPORTER_CACHE_TTL", "2m"),
+        ])
+        .unwrap();
+        assert_eq!(raw.max_gateways, 5);
+        assert_eq!(raw.events_chunk, 7);
+        assert!(raw.legacy_metrics);
+        assert!(!raw.events);
+        assert_eq!(raw.organization.as_deref(), Some("1234"));
+        assert_eq!(raw.cache_ttl, std::time::Duration::from_secs(120));
+        for (var, value) in [
+            ("TTN_EXPORTER_MAX_GATEWAYS", "many"),
+            ("TTN_EXPORTER_EVENTS", "maybe"),
+        ] {
+            let e = raw_from_env(&[(var, value)]).unwrap_err().to_string();
+            assert!(e.contains(&format!("in environment variable {var}")), "{e}");
+        }
+    }
 }
