@@ -310,12 +310,7 @@ fn traffic_line(events: bool, traffic: Option<bool>) -> anyhow::Result<()> {
 /// `ttn-exporter check`: one round trip, a summary on stdout.
 pub async fn check(config: Config) -> anyhow::Result<()> {
     let own = SelfMetrics::new().context("cannot register metrics")?;
-    let client = tts::Client::new(
-        config.api_url.clone(),
-        config.api_key.clone(),
-        config.request_timeout,
-        own.observer(),
-    )?;
+    let client = Source::from_config(&config, &own)?.client;
     println!(
         "config: {}",
         config
@@ -384,5 +379,17 @@ mod tests {
         assert!(std::ptr::eq(acme.self_metrics(), kept.self_metrics()));
         apply(loaded(""), &mut current, &cache, &web, None);
         assert!(cache.targets().names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn check_reads_at_most_max_gateways() {
+        let fleet = ["gw-1", "gw-2"].map(fake_tts::FakeGateway::new).to_vec();
+        let fake = fake_tts::FakeTts::start(fleet).await;
+        let mut c = config("");
+        c.api_url = fake.url().parse().unwrap();
+        c.api_key = config::ApiKey::parse(fake_tts::DEFAULT_KEY).unwrap();
+        c.max_gateways = 1;
+        let e = check(c).await.unwrap_err().to_string();
+        assert!(e.contains("more than 1 gateways (max_gateways)"), "{e}");
     }
 }

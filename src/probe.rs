@@ -9,7 +9,7 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Source};
 use crate::config::targets::{valid_name, MAX_NAME};
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
 use crate::shard::Shard;
@@ -153,12 +153,7 @@ pub async fn check(targets: &[crate::config::Target]) -> anyhow::Result<()> {
     for t in targets {
         let c = &t.config;
         let own = SelfMetrics::for_target()?;
-        let client = crate::tts::Client::new(
-            c.api_url.clone(),
-            c.api_key.clone(),
-            c.request_timeout,
-            own.observer(),
-        )?;
+        let client = Source::from_config(c, &own)?.client;
         match client.fetch(&c.scope).await {
             Ok(gateways) => {
                 let connected = gateways.iter().filter(|g| g.is_connected()).count();
