@@ -1,6 +1,6 @@
 //! The render path: one refresh's `Snapshot` of N synthetic gateways (the
 //! fake TTS's fleet, parsed through the real JSON types) to the text format
-//! and its gzip, as `cache.rs` does once per refresh.
+//! and its gzip, as the cache (`src/cache`) does once per refresh.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target-bench cargo bench --bench render

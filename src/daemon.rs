@@ -177,8 +177,8 @@ async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
     }
 }
 
-/// SIGHUP: use the new config and key; keep the old ones if the new are
-/// bad. The cached output stays fresh unless the API URL, key or scope
+/// SIGHUP: use the new config, key and targets; keep the old ones if the
+/// new are bad. The cached output stays fresh unless the API URL, key or scope
 /// changed, and a back-off the API asked for is kept unless its host did.
 fn apply(
     loaded: Result<Loaded, String>,
@@ -204,6 +204,12 @@ fn apply(
         config: new,
         web: new_web,
     } = new;
+    // Kept targets keep their caches and counters; on error nothing changes.
+    if let Err(e) = cache.targets().apply(&new.targets) {
+        tracing::error!("reload failed, keeping the old configuration: {e}");
+        systemd::ready(&format!("reload failed: {e}"));
+        return;
+    }
     if new.listen != current.listen {
         tracing::warn!(
             "`listen` changed to {}; restart the service to apply it",
@@ -304,12 +310,7 @@ fn traffic_line(events: bool, traffic: Option<bool>) -> anyhow::Result<()> {
 /// `ttn-exporter check`: one round trip, a summary on stdout.
 pub async fn check(config: Config) -> anyhow::Result<()> {
     let own = SelfMetrics::new().context("cannot register metrics")?;
-    let client = tts::Client::new(
-        config.api_url.clone(),
-        config.api_key.clone(),
-        config.request_timeout,
-        own.observer(),
-    )?;
+    let client = Source::from_config(&config, &own)?.client;
     println!(
         "config: {}",
         config
@@ -335,4 +336,60 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     println!("{} gateways, {connected} connected", gateways.len());
     traffic_line(config.events, traffic)?;
     crate::probe::check(&config.targets).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration of `toml`; the keys come from the environment.
+    fn config(toml: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, toml).unwrap();
+        let key = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
+        let vars = [
+            (config::ENV_API_KEY, key),
+            ("TTN_EXPORTER_TARGET_ACME_API_KEY", key),
+        ];
+        let env = Environment {
+            vars: vars.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec(),
+        };
+        config::load(Some(&file), &Overrides::default(), &env).unwrap()
+    }
+
+    fn loaded(toml: &str) -> Result<Loaded, String> {
+        Ok(Loaded {
+            config: config(toml),
+            web: WebConfig::default(),
+        })
+    }
+
+    #[test]
+    fn a_reload_serves_the_new_targets() {
+        let mut current = config("");
+        let own = SelfMetrics::for_target().unwrap();
+        let cache = Cache::new(Source::from_config(&current, &own).unwrap(), own);
+        let web: SharedWeb = Arc::new(RwLock::new(WebConfig::default()));
+        apply(loaded("[targets.acme]\n"), &mut current, &cache, &web, None);
+        assert_eq!(cache.targets().names(), ["acme"]);
+        let acme = cache.targets().get("acme").unwrap();
+        apply(loaded("[targets.acme]\n"), &mut current, &cache, &web, None);
+        let kept = cache.targets().get("acme").unwrap();
+        assert!(std::ptr::eq(acme.self_metrics(), kept.self_metrics()));
+        apply(loaded(""), &mut current, &cache, &web, None);
+        assert!(cache.targets().names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn check_reads_at_most_max_gateways() {
+        let fleet = ["gw-1", "gw-2"].map(fake_tts::FakeGateway::new).to_vec();
+        let fake = fake_tts::FakeTts::start(fleet).await;
+        let mut c = config("");
+        c.api_url = fake.url().parse().unwrap();
+        c.api_key = config::ApiKey::parse(fake_tts::DEFAULT_KEY).unwrap();
+        c.max_gateways = 1;
+        let e = check(c).await.unwrap_err().to_string();
+        assert!(e.contains("more than 1 gateways (max_gateways)"), "{e}");
+    }
 }

@@ -8,30 +8,33 @@
 //! background activity is the opt-in events stream ([`events`]).
 //!
 //! # Layout
-//! - [`config`]: figment layering (defaults < config.toml < env < flags),
-//!   validation, and where the key is read from.
-//! - [`cli`]: the command-line flags.
-//! - [`keys`]: the secret [`keys::ApiKey`] and where it is found.
-//! - [`secret_file`]: reading the key file safely (regular, small, no hang).
-//! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
+//! From the ground up: a module uses only modules listed before it.
 //! - [`model`]: the [`model::Snapshot`] of one refresh, the secret
 //!   [`model::ApiKey`], the [`model::Scope`]; plain data.
-//! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer and the
-//!   per-gateway family table.
-//! - [`self_metrics`]: the exporter's own counters and the request observer.
 //! - [`sanitize`]: upstream text made one line and short before it is shown.
-//! - [`cache`]: the rendered output, its age, single-flight refresh.
-//! - [`targets`], [`probe`], [`shard`]: named targets at `/probe`, hash
-//!   sharding (`shard=I&shards=N`) of `/metrics` and `/probe`.
-//! - [`status_page`]: the HTML status page at `/`, built once per refresh.
-//! - [`events`]: opt-in radio metrics from the events stream (the one
-//!   background activity).
-//! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
-//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config);
-//!   [`basic_auth`]: the bounded bcrypt check.
+//! - [`secret_file`]: reading the key file safely (regular, small, no hang).
+//! - [`basic_auth`]: the bounded bcrypt check; [`fds`]: the descriptor limit
+//!   and the connection caps derived from it.
 //! - [`systemd`]: socket activation, sd-notify, journald logging, the
 //!   process [`systemd::Environment`] and [`systemd::credential_path`].
-//! - [`fds`]: the descriptor limit and the connection caps derived from it.
+//! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
+//! - [`keys`]: the secret [`keys::ApiKey`] and where it is found.
+//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
+//! - [`self_metrics`]: the exporter's own counters and the request observer.
+//! - [`config`]: figment layering (defaults < config.toml < env < flags),
+//!   validation, and where the key is read from; the named targets' tables
+//!   ([`config::targets`]). [`cli`]: the command-line flags.
+//! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer, the
+//!   per-gateway family table, and [`metrics::Extra`] for a second source.
+//! - [`events`]: opt-in radio metrics from the events stream (the one
+//!   background activity), rendered as a [`metrics::Extra`].
+//! - [`shard`]: hash sharding (`shard=I&shards=N`) of `/metrics` and
+//!   `/probe`, each shard's body built once per refresh.
+//! - [`cache`]: the rendered output, its age, single-flight refresh; one
+//!   cache per named target ([`cache::Targets`]).
+//! - [`status_page`]: the HTML status page at `/`, built once per refresh.
+//! - [`probe`]: `/metrics` and `/probe?target=NAME` with their queries.
+//! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
 //! - [`daemon`]: wiring, signals (SIGTERM, SIGHUP reload) and `check`.
 
 pub mod basic_auth;
@@ -52,6 +55,5 @@ pub mod server;
 pub mod shard;
 pub mod status_page;
 pub mod systemd;
-pub mod targets;
 pub mod tts;
 pub mod web;

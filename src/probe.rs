@@ -2,15 +2,38 @@
 //! and `/probe`: query parsing and the answer. Bad input is a 400 with one
 //! plain-text line; it never serves another target's data.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Source};
+use crate::config::targets::{valid_name, MAX_NAME};
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
 use crate::shard::Shard;
-use crate::targets::{valid_name, MAX_NAME};
+
+/// Subtracted from the scraper's timeout so the answer arrives in time (as
+/// blackbox_exporter does).
+pub const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+/// Longest wait a scrape header can ask for.
+const MAX_SCRAPE_WAIT: Duration = Duration::from_secs(3600);
+
+/// How long a scrape may wait for a refresh, from the value of its
+/// `X-Prometheus-Scrape-Timeout-Seconds` header: the timeout minus
+/// [`SCRAPE_TIMEOUT_MARGIN`] (at least half the timeout), at most an hour.
+/// `None` (no header, or not a positive finite number of seconds): wait for
+/// the refresh, which `refresh_timeout` bounds.
+pub fn scrape_wait(header: Option<&str>) -> Option<Duration> {
+    let t: f64 = header?.trim().parse().ok()?;
+    if !t.is_finite() || t <= 0.0 {
+        return None;
+    }
+    let t = t.min(MAX_SCRAPE_WAIT.as_secs_f64());
+    let wait = (t - SCRAPE_TIMEOUT_MARGIN.as_secs_f64()).max(t / 2.0);
+    Some(Duration::from_secs_f64(wait))
+}
 
 /// Most query parameters looked at; a longer query is refused.
 const MAX_PARAMS: usize = 32;
@@ -80,11 +103,19 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
     };
     let gzip = accepts_gzip(req.headers());
     let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
-    let wait = crate::cache::scrape_wait(timeout.and_then(|v| v.to_str().ok()));
+    let wait = scrape_wait(timeout.and_then(|v| v.to_str().ok()));
     let entry = target.get_within(wait).await;
     let body = match q.shard {
         Some(shard) if shard.count > 1 => {
-            let r = entry.shards.get(shard, &entry.snapshot, &target).await;
+            let r = entry
+                .shards
+                .get(
+                    shard,
+                    &entry.snapshot,
+                    target.self_metrics(),
+                    target.extra(),
+                )
+                .await;
             if gzip {
                 r.gzip()
             } else {
@@ -117,17 +148,12 @@ fn bad_request(msg: &str) -> Response<Full<Bytes>> {
 
 /// `ttn-exporter check` for the named targets: one round trip each, a line
 /// each on stdout; an error naming the targets that failed.
-pub async fn check(targets: &[crate::targets::Target]) -> anyhow::Result<()> {
+pub async fn check(targets: &[crate::config::Target]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for t in targets {
         let c = &t.config;
         let own = SelfMetrics::for_target()?;
-        let client = crate::tts::Client::new(
-            c.api_url.clone(),
-            c.api_key.clone(),
-            c.request_timeout,
-            own.observer(),
-        )?;
+        let client = Source::from_config(c, &own)?.client;
         match client.fetch(&c.scope).await {
             Ok(gateways) => {
                 let connected = gateways.iter().filter(|g| g.is_connected()).count();
@@ -205,6 +231,20 @@ mod tests {
         }
         let many = vec!["a=1"; 40].join("&");
         assert!(parse_query(Some(&many)).unwrap_err().contains("too many"));
+    }
+
+    #[test]
+    fn the_scrape_timeout_header_is_read_defensively() {
+        let secs = |h: &str| scrape_wait(Some(h)).map(|d| d.as_secs_f64());
+        assert_eq!(secs("10"), Some(9.5));
+        assert_eq!(secs(" 2.5 "), Some(2.0));
+        assert_eq!(secs("0.4"), Some(0.2));
+        assert_eq!(secs("1e308"), Some(3599.5));
+        assert_eq!(secs("inf"), None);
+        for bad in ["NaN", "-1", "0", "", "ten", "-0"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+        assert_eq!(scrape_wait(None), None);
     }
 
     fn h(v: &str) -> hyper::HeaderMap {

@@ -10,6 +10,8 @@ use crate::tts::{Endpoint, RequestObserver};
 
 /// The exporter's own metrics that live across refreshes: API request and
 /// refresh error counters, build info and the standard `process_*` metrics.
+/// Clones share the counters.
+#[derive(Clone)]
 pub struct SelfMetrics {
     registry: Registry,
     api_requests: IntCounterVec,

@@ -18,9 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::cache::Cache;
-use crate::metrics::{render, Rendered, SelfMetrics};
-use crate::model::Snapshot;
+use crate::metrics::{render, Extra, Rendered, SelfMetrics};
+use crate::model::{Failure, FailureKind, Snapshot};
 
 /// Largest `shards` accepted.
 pub const MAX_SHARDS: u32 = 1024;
@@ -108,27 +107,28 @@ impl ShardBodies {
     }
 
     /// The body of `shard` of `snapshot`, built on first use (concurrent
-    /// callers share that build); `cache` gives the exporter's own metrics.
+    /// callers share that build), with the exporter's own metrics `own` and
+    /// the families of `extra` (the events stream, if on).
     pub async fn get(
         &self,
         shard: Shard,
         snapshot: &Arc<Snapshot>,
-        cache: &Cache,
+        own: &SelfMetrics,
+        extra: Option<Arc<dyn Extra>>,
     ) -> Arc<Rendered> {
         let cell = self.cell(shard);
         let build = || {
-            let (snapshot, cache, legacy) = (snapshot.clone(), cache.clone(), self.legacy);
+            let (snapshot, own, legacy) = (snapshot.clone(), own.clone(), self.legacy);
             async move {
                 self.built
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let c = cache.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    build(shard, &snapshot, c.self_metrics(), legacy, c.extra())
-                })
-                .await;
+                let o = own.clone();
+                let out =
+                    tokio::task::spawn_blocking(move || build(shard, &snapshot, &o, legacy, extra))
+                        .await;
                 Arc::new(out.unwrap_or_else(|e| {
                     tracing::error!("shard render failed: {e}");
-                    render(&failed_snapshot(), cache.self_metrics(), false)
+                    render(&failed_snapshot(), &own, false)
                 }))
             }
         };
@@ -165,7 +165,7 @@ fn build(
     snapshot: &Snapshot,
     own: &SelfMetrics,
     legacy: bool,
-    extra: Option<Arc<dyn crate::cache::Extra>>,
+    extra: Option<Arc<dyn Extra>>,
 ) -> Rendered {
     let part = Snapshot {
         gateways: snapshot
@@ -187,20 +187,11 @@ fn build(
 }
 
 fn failed_snapshot() -> Snapshot {
-    Snapshot {
-        gateways: Vec::new(),
-        failure: Some(crate::model::Failure {
-            kind: crate::model::FailureKind::Internal,
-            message: "internal error while rendering the shard".into(),
-            retry_after: None,
-            endpoint: None,
-            correlation_id: None,
-            gateway_id: None,
-        }),
-        finished_at: std::time::SystemTime::now(),
-        duration: std::time::Duration::ZERO,
-        last_success: None,
-    }
+    let failure = Failure::ours(
+        FailureKind::Internal,
+        "internal error while rendering the shard".into(),
+    );
+    Snapshot::failed(failure, std::time::Duration::ZERO, None)
 }
 
 #[cfg(test)]

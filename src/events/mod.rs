@@ -28,12 +28,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
+pub use crate::config::DEFAULT_EVENTS_CHUNK as DEFAULT_CHUNK;
 use crate::config::{ApiKey, Config};
 use aggregate::Aggregator;
 use stream::Resume;
-
-/// Default gateways per stream.
-pub const DEFAULT_CHUNK: usize = 100;
 
 /// Back-off and limits of the streams; tests shorten them.
 #[derive(Clone, Debug)]
@@ -180,7 +178,7 @@ impl Drop for Events {
     }
 }
 
-impl crate::cache::Extra for Events {
+impl crate::metrics::Extra for Events {
     fn refreshed(&self, gateway_ids: Vec<String>) {
         self.set_gateways(gateway_ids);
     }

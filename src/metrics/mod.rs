@@ -89,6 +89,21 @@ pub fn render_with(
     Rendered::from_gzip(gz.finish().unwrap_or_default())
 }
 
+/// A second source rendered into every refresh's output (the events
+/// stream): told the gateway list after each successful refresh, and asked
+/// to write its families at render time.
+pub trait Extra: Send + Sync {
+    /// The gateways of a successful refresh, sorted by ID.
+    fn refreshed(&self, gateway_ids: Vec<String>);
+    /// Append its families to the output being rendered, with the series
+    /// of the gateways `keep` accepts (a shard's, or all).
+    fn write(
+        &self,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()>;
+}
+
 /// Write the whole exposition text for a snapshot to `out`.
 pub fn write_exposition(
     snapshot: &Snapshot,

@@ -6,7 +6,6 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::types::ApiError;
-use super::MAX_BODY_BYTES;
 use crate::model::{Failure, FailureKind};
 use crate::sanitize;
 
@@ -187,13 +186,6 @@ impl From<&Error> for Failure {
             correlation_id: e.correlation_id().map(sanitize::upstream),
             gateway_id: e.gateway_id().map(sanitize::upstream),
         }
-    }
-}
-
-pub(super) fn too_large(endpoint: &'static str) -> Error {
-    Error::BadResponse {
-        endpoint,
-        detail: format!("body larger than {MAX_BODY_BYTES} bytes"),
     }
 }
 

@@ -217,3 +217,35 @@ where
     }
     d.deserialize_option(V(PhantomData))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_with_0_to_9_fraction_digits() {
+        assert_eq!(parse_timestamp("2022-02-12T10:30:47Z"), Some(1644661847.0));
+        assert_eq!(
+            parse_timestamp("2022-02-12T10:30:47.5Z"),
+            Some(1644661847.5)
+        );
+        assert_eq!(
+            parse_timestamp("2022-02-12T10:30:47.123Z"),
+            Some(1644661847.123)
+        );
+        assert_eq!(
+            parse_timestamp("2022-02-12T10:30:47.123456Z"),
+            Some(1644661847.123456)
+        );
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0.018661971s"), Some(0.018661971));
+        assert_eq!(parse_duration("1.500s"), Some(1.5));
+        assert_eq!(parse_duration("3s"), Some(3.0));
+        assert_eq!(parse_duration("3"), None);
+        assert_eq!(parse_duration("NaNs"), None);
+    }
+}

@@ -10,19 +10,21 @@
 
 mod auth_info;
 mod error;
+mod http;
 mod lenient;
 pub mod location;
+mod stats;
 pub mod types;
 mod urls;
 
 pub use error::Error;
-use error::{error_chain, status_error, too_large};
+use http::{decode, Budget, Http};
+pub use http::{Endpoint, RequestObserver, MAX_BODY_BYTES, MAX_REFRESH_BYTES};
+use urls::join;
 pub use urls::stats_base;
-use urls::{join, redact_url};
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -30,19 +32,12 @@ use reqwest::Method;
 use url::Url;
 
 use crate::model::{valid_tts_id, ApiKey, AuthInfo, Dropped, Gateway, Scope};
-use crate::sanitize;
 use types::{ApiAuthInfo, ApiStats, BatchStats, GatewaysPage};
 
 /// Gateways per list page (the API's maximum).
 pub const PAGE_LIMIT: usize = 1000;
 /// Gateways per batch stats request (the API's maximum).
 pub const BATCH_SIZE: usize = 100;
-/// Largest response body read; anything longer is an error, not an OOM.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Bytes one refresh reads at most, over all its responses: 16 list pages
-/// or batch answers at the per-response cap. A fleet of 10,000 gateways
-/// reads about 10 MiB.
-pub const MAX_REFRESH_BYTES: usize = 16 * MAX_BODY_BYTES;
 /// Default most gateways one refresh reads (`max_gateways`).
 pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
 /// After the batch route was refused, refreshes that use single requests
@@ -69,31 +64,6 @@ const STATS_FIELDS: [&str; 13] = [
     "sub_bands",
 ];
 
-/// Which API route a request went to: the `endpoint` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `GET /gateways` (or a user's or organization's).
-    ListGateways,
-    /// `POST /gs/gateways/connection/stats`.
-    BatchStats,
-    /// `GET /gs/gateways/{id}/connection/stats`.
-    GatewayStats,
-    /// `GET /auth_info`.
-    AuthInfo,
-}
-
-impl Endpoint {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::ListGateways => "list_gateways",
-            Endpoint::BatchStats => "batch_stats",
-            Endpoint::GatewayStats => "gateway_stats",
-            Endpoint::AuthInfo => "auth_info",
-        }
-    }
-}
-
 /// The gateways of one refresh and what it dropped on the way.
 #[derive(Debug, Default)]
 pub struct Fetched {
@@ -103,39 +73,9 @@ pub struct Fetched {
     pub dropped: Dropped,
 }
 
-/// The bytes one refresh may still read.
-struct Budget(AtomicUsize);
-
-impl Budget {
-    fn new() -> Budget {
-        Budget(AtomicUsize::new(MAX_REFRESH_BYTES))
-    }
-
-    /// Take `n` bytes, or say the refresh is over its bound.
-    fn take(&self, n: usize, endpoint: &'static str) -> Result<(), Error> {
-        self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(n)
-            })
-            .map(|_| ())
-            .map_err(|_| Error::Limit {
-                endpoint,
-                what: format!("the API sent more than {MAX_REFRESH_BYTES} bytes in one refresh"),
-            })
-    }
-}
-
-/// Called once per HTTP request with the endpoint and the outcome (`"200"`,
-/// `"404"`, `"timeout"`, `"error"`): feeds `ttn_exporter_api_requests_total`.
-pub type RequestObserver = Arc<dyn Fn(Endpoint, &str) + Send + Sync>;
-
 /// The API client. Cheap to share behind an `Arc`.
 pub struct Client {
-    http: reqwest::Client,
-    base: Url,
-    key: ApiKey,
-    timeout: Duration,
-    observer: RequestObserver,
+    http: Http,
     max_gateways: usize,
     /// Refreshes started by this client.
     fetches: AtomicU64,
@@ -154,26 +94,9 @@ impl Client {
         timeout: Duration,
         observer: RequestObserver,
     ) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("ttn-exporter/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // The API never redirects; following one could carry the key to
-            // another scheme or host. A 3xx is a failed request.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Unreachable {
-                endpoint: "client",
-                url: base.to_string(),
-                detail: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = Http::new(base, key, timeout, observer)?;
         Ok(Client {
             http,
-            base,
-            key,
-            timeout,
-            observer,
             max_gateways: DEFAULT_MAX_GATEWAYS,
             fetches: AtomicU64::new(0),
             batch_refused_at: AtomicU64::new(NEVER),
@@ -240,8 +163,9 @@ impl Client {
 
     /// `GET /auth_info`: who owns the key (for `check`).
     pub async fn auth_info(&self) -> Result<AuthInfo, Error> {
-        let url = self.url("auth_info", &[]);
+        let url = self.http.url("auth_info", &[]);
         let (body, _) = self
+            .http
             .request(Endpoint::AuthInfo, Method::GET, url, None, &Budget::new())
             .await?;
         Ok(decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?.into())
@@ -250,8 +174,9 @@ impl Client {
     /// `GET /auth_info`: who owns the key, and whether it may read gateway
     /// traffic (for `check` with the events stream).
     pub async fn auth_info_and_traffic(&self) -> Result<(AuthInfo, bool), Error> {
-        let url = self.url("auth_info", &[]);
+        let url = self.http.url("auth_info", &[]);
         let (body, _) = self
+            .http
             .request(Endpoint::AuthInfo, Method::GET, url, None, &Budget::new())
             .await?;
         let info = decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?;
@@ -273,7 +198,7 @@ impl Client {
         let max_pages = self.max_gateways.div_ceil(PAGE_LIMIT) + 1;
         for page in 1..=max_pages {
             let page_s = page.to_string();
-            let url = self.url(
+            let url = self.http.url(
                 path,
                 &[
                     (
@@ -285,6 +210,7 @@ impl Client {
                 ],
             );
             let (body, total) = self
+                .http
                 .request(Endpoint::ListGateways, Method::GET, url, None, budget)
                 .await?;
             let items = decode::<GatewaysPage>(Endpoint::ListGateways, &body)?.gateways;
@@ -329,7 +255,7 @@ impl Client {
         // Group gateway indices by the cluster that serves their stats.
         let mut groups: HashMap<Url, Vec<usize>> = HashMap::new();
         for (i, g) in gateways.iter().enumerate() {
-            let base = stats_base(&self.base, g.gateway_server_address.as_deref());
+            let base = stats_base(self.http.base(), g.gateway_server_address.as_deref());
             groups.entry(base).or_default().push(i);
         }
         let chunks: Vec<(Url, Vec<usize>, Vec<String>)> = groups
@@ -421,6 +347,7 @@ impl Client {
         });
         let url = join(base, "gs/gateways/connection/stats", &[]);
         let (bytes, _) = self
+            .http
             .request(Endpoint::BatchStats, Method::POST, url, Some(body), budget)
             .await?;
         let batch: BatchStats = decode(Endpoint::BatchStats, &bytes)?;
@@ -435,6 +362,7 @@ impl Client {
     ) -> Result<Option<(String, ApiStats)>, Error> {
         let url = join(base, &format!("gs/gateways/{id}/connection/stats"), &[]);
         match self
+            .http
             .request(Endpoint::GatewayStats, Method::GET, url, None, budget)
             .await
         {
@@ -450,107 +378,4 @@ impl Client {
             }),
         }
     }
-
-    /// A request that got no HTTP answer: observed and typed.
-    fn transport_error(&self, endpoint: Endpoint, e: &reqwest::Error) -> Error {
-        let timeout = e.is_timeout();
-        (self.observer)(endpoint, if timeout { "timeout" } else { "error" });
-        if timeout {
-            Error::Timeout {
-                endpoint: endpoint.as_str(),
-                after: self.timeout,
-            }
-        } else {
-            Error::Unreachable {
-                endpoint: endpoint.as_str(),
-                url: redact_url(&self.base),
-                detail: error_chain(e),
-            }
-        }
-    }
-
-    fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
-        join(&self.base, path, query)
-    }
-
-    /// One HTTP request: bounded body, typed errors, observed outcome.
-    /// Returns the body and `X-Total-Count`.
-    async fn request(
-        &self,
-        endpoint: Endpoint,
-        method: Method,
-        url: Url,
-        json: Option<serde_json::Value>,
-        budget: &Budget,
-    ) -> Result<(Vec<u8>, Option<usize>), Error> {
-        let ep = endpoint.as_str();
-        let mut req = self
-            .http
-            .request(method, url)
-            .bearer_auth(self.key.expose())
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(j) = json {
-            req = req.json(&j);
-        }
-        let mut resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.transport_error(endpoint, &e)),
-        };
-        let status = resp.status();
-        let total = resp
-            .headers()
-            .get("x-total-count")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        let retry = resp
-            .headers()
-            .get("x-rate-limit-retry")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = async {
-            if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
-                return Err(too_large(ep));
-            }
-            let mut body = Vec::new();
-            loop {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if body.len() + chunk.len() > MAX_BODY_BYTES {
-                            return Err(too_large(ep));
-                        }
-                        budget.take(chunk.len(), ep)?;
-                        body.extend_from_slice(&chunk);
-                    }
-                    Ok(None) => return Ok(body),
-                    Err(e) if e.is_timeout() => {
-                        return Err(Error::Timeout {
-                            endpoint: ep,
-                            after: self.timeout,
-                        })
-                    }
-                    Err(e) => {
-                        return Err(Error::BadResponse {
-                            endpoint: ep,
-                            detail: format!("body ended early: {}", error_chain(&e)),
-                        })
-                    }
-                }
-            }
-        }
-        .await;
-        (self.observer)(endpoint, status.as_str());
-        let body = body?;
-        if status.is_success() {
-            return Ok((body, total));
-        }
-        Err(status_error(ep, status, &body, retry))
-    }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(endpoint: Endpoint, body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::BadResponse {
-        endpoint: endpoint.as_str(),
-        detail: format!("invalid JSON ({})", sanitize::upstream(&e.to_string())),
-    })
 }

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 
 use crate::common::*;
-use ttn_exporter::config::{ApiKey, Scope};
-use ttn_exporter::targets::Target;
+use ttn_exporter::config::{ApiKey, Scope, Target};
 
 pub const ACME_KEY: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";
 pub const BETA_KEY: &str = "NNSXS.FAKE-BETA-GATEWAY-KEY.NOT-A-SECRET";

@@ -5,7 +5,7 @@
 //!
 //! A refresh has one deadline (`refresh_timeout`). A scrape that waits for
 //! a refresh waits at most as long as its scraper allows (Prometheus sends
-//! `X-Prometheus-Scrape-Timeout-Seconds`; see [`scrape_wait`]); past that it
+//! `X-Prometheus-Scrape-Timeout-Seconds`; see [`crate::probe::scrape_wait`]); past that it
 //! gets `ttn_up 0` with reason `timeout`, while the refresh goes on and its
 //! result serves the next scrape.
 //!
@@ -13,114 +13,31 @@
 //! most once per `cache_ttl`, or later when it asked us to back off), and
 //! renders `ttn_up 0` with no gateway series: gateway data is never served
 //! once it is older than one refresh.
+//!
+//! - [`source`]: what a refresh asks ([`Source`], from a config).
+//! - [`entry`]: one refresh's result as served ([`Entry`]).
+//!
+//! The named targets each have a cache of their own ([`Targets`]).
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+pub mod entry;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::config::Config;
-use crate::metrics::{render, render_with, Rendered};
+use crate::config::Target;
+use crate::metrics::{render, render_with, Extra};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
-use crate::tts::{self, Client};
+use crate::tts;
+pub use entry::Entry;
+pub use source::Source;
 
 /// Longest back-off honoured from `X-Rate-Limit-Retry`.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Subtracted from the scraper's timeout so the answer arrives in time (as
-/// blackbox_exporter does).
-pub const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
-/// Longest wait a scrape header can ask for.
-const MAX_SCRAPE_WAIT: Duration = Duration::from_secs(3600);
-
-/// How long a scrape may wait for a refresh, from the value of its
-/// `X-Prometheus-Scrape-Timeout-Seconds` header: the timeout minus
-/// [`SCRAPE_TIMEOUT_MARGIN`] (at least half the timeout), at most an hour.
-/// `None` (no header, or not a positive finite number of seconds): wait for
-/// the refresh, which `refresh_timeout` bounds.
-pub fn scrape_wait(header: Option<&str>) -> Option<Duration> {
-    let t: f64 = header?.trim().parse().ok()?;
-    if !t.is_finite() || t <= 0.0 {
-        return None;
-    }
-    let t = t.min(MAX_SCRAPE_WAIT.as_secs_f64());
-    let wait = (t - SCRAPE_TIMEOUT_MARGIN.as_secs_f64()).max(t / 2.0);
-    Some(Duration::from_secs_f64(wait))
-}
-
-/// What a refresh needs: the API client and what to ask it. Swapped as a
-/// whole on reload (SIGHUP), e.g. for a rotated key.
-pub struct Source {
-    /// The API client.
-    pub client: Client,
-    /// Which gateways.
-    pub scope: Scope,
-    /// Emit legacy metric names too.
-    pub legacy_metrics: bool,
-    /// How long a refresh's output is served.
-    pub ttl: Duration,
-    /// Deadline of one whole refresh.
-    pub refresh_timeout: Duration,
-}
-
-impl Source {
-    /// Build the source for a configuration.
-    pub fn from_config(config: &Config, own: &SelfMetrics) -> Result<Source, tts::Error> {
-        Ok(Source {
-            client: Client::new(
-                config.api_url.clone(),
-                config.api_key.clone(),
-                config.request_timeout,
-                own.observer(),
-            )?
-            .with_max_gateways(config.max_gateways),
-            scope: config.scope.clone(),
-            legacy_metrics: config.legacy_metrics,
-            ttl: config.cache_ttl,
-            refresh_timeout: config.refresh_timeout,
-        })
-    }
-}
-
-/// A second source rendered into every refresh's output (the events
-/// stream): told the gateway list after each successful refresh, and asked
-/// to write its families at render time.
-pub trait Extra: Send + Sync {
-    /// The gateways of a successful refresh, sorted by ID.
-    fn refreshed(&self, gateway_ids: Vec<String>);
-    /// Append its families to the output being rendered, with the series
-    /// of the gateways `keep` accepts (a shard's, or all).
-    fn write(
-        &self,
-        keep: &dyn Fn(&str) -> bool,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()>;
-}
-
-/// One refresh's result as served.
-#[derive(Debug)]
-pub struct Entry {
-    /// The bytes to serve.
-    pub rendered: Rendered,
-    /// Serve until then; a new refresh is started by the first scrape after.
-    pub until: Instant,
-    /// When the refresh finished (wall clock).
-    pub finished_at: SystemTime,
-    /// Gateways listed.
-    pub gateways: usize,
-    /// Of which connected.
-    pub connected: usize,
-    /// Why it failed, if it did (one line, no secrets).
-    pub failure: Option<String>,
-    /// The refresh's result, for views built from it on demand (shard
-    /// bodies, the status page).
-    pub snapshot: Arc<Snapshot>,
-    /// The shard bodies built from it so far ([`crate::shard`]).
-    pub shards: crate::shard::ShardBodies,
-    /// The status page (`/`), built from `snapshot` on the first request
-    /// that wants it (see [`crate::status_page::page`]).
-    pub status_page: OnceLock<bytes::Bytes>,
-}
 
 type InFlight = Shared<BoxFuture<'static, Arc<Entry>>>;
 
@@ -141,7 +58,7 @@ struct Inner {
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
-    targets: crate::targets::Targets,
+    targets: Targets,
     extra: RwLock<Option<Arc<dyn Extra>>>,
 }
 
@@ -160,7 +77,7 @@ impl Cache {
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
-                targets: crate::targets::Targets::default(),
+                targets: Targets::default(),
                 extra: RwLock::new(None),
             }),
         }
@@ -172,7 +89,7 @@ impl Cache {
     }
 
     /// The named targets served at `/probe` (empty unless configured).
-    pub fn targets(&self) -> &crate::targets::Targets {
+    pub fn targets(&self) -> &Targets {
         &self.inner.targets
     }
 
@@ -230,7 +147,7 @@ impl Cache {
     }
 
     /// [`Cache::get`], waiting at most `wait` for a refresh (see
-    /// [`scrape_wait`]). Past it the answer is `ttn_up 0` with reason
+    /// [`crate::probe::scrape_wait`]). Past it the answer is `ttn_up 0` with reason
     /// `timeout`; the refresh continues and serves the next scrape.
     pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
@@ -265,36 +182,17 @@ impl Cache {
     fn scrape_timed_out(&self, waited: Duration) -> Arc<Entry> {
         self.inner.own.scrape_timed_out();
         let source = self.source();
-        let failure = Failure {
-            kind: FailureKind::Timeout,
-            message: format!(
+        let failure = Failure::ours(
+            FailureKind::Timeout,
+            format!(
                 "the refresh did not finish within the scrape's {:.1}s; it continues and serves the next scrape",
                 waited.as_secs_f64()
             ),
-            retry_after: None,
-            endpoint: None,
-            correlation_id: None,
-            gateway_id: None,
-        };
-        let snapshot = Snapshot {
-            gateways: Vec::new(),
-            failure: Some(failure),
-            finished_at: SystemTime::now(),
-            duration: waited,
-            last_success: self.lock().last_success,
-        };
+        );
+        let snapshot = Snapshot::failed(failure, waited, self.lock().last_success);
         let rendered = render(&snapshot, &self.inner.own, source.legacy_metrics);
-        Arc::new(Entry {
-            rendered,
-            until: Instant::now(),
-            finished_at: snapshot.finished_at,
-            gateways: 0,
-            connected: 0,
-            failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
-            snapshot: Arc::new(snapshot),
-            shards: crate::shard::ShardBodies::new(source.legacy_metrics),
-            status_page: OnceLock::new(),
-        })
+        let legacy = source.legacy_metrics;
+        Arc::new(Entry::new(snapshot, rendered, Instant::now(), legacy))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -345,17 +243,13 @@ impl Cache {
             }
             Ok(Err(e)) => (Err(Failure::from(&e)), Vec::new()),
             Err(_) => (
-                Err(Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!(
+                Err(Failure::ours(
+                    FailureKind::Timeout,
+                    format!(
                         "the refresh did not finish within {}s (refresh_timeout); check the API or raise refresh_timeout",
                         source.refresh_timeout.as_secs_f64()
                     ),
-                    retry_after: None,
-                    endpoint: None,
-                    correlation_id: None,
-                    gateway_id: None,
-                }),
+                )),
                 Vec::new(),
             ),
         };
@@ -399,14 +293,10 @@ impl Cache {
     /// A refresh task died (a bug): serve the error rather than die too.
     fn internal_error(&self, source: &Source, join: &tokio::task::JoinError) -> Arc<Entry> {
         tracing::error!("refresh task failed: {join}");
-        let failure = Failure {
-            kind: FailureKind::Internal,
-            message: format!("internal error during refresh: {join}"),
-            retry_after: None,
-            endpoint: None,
-            correlation_id: None,
-            gateway_id: None,
-        };
+        let failure = Failure::ours(
+            FailureKind::Internal,
+            format!("internal error during refresh: {join}"),
+        );
         self.store(source, Err(failure), Duration::ZERO, Vec::new())
     }
 
@@ -478,17 +368,7 @@ impl Cache {
         // Bounded at load, but never let a duration panic here.
         let until = at.checked_add(ttl).unwrap_or(at);
         let backoff = failure_retry.then_some(until);
-        let entry = Arc::new(Entry {
-            rendered,
-            until,
-            finished_at: now,
-            gateways: snapshot.gateways.len(),
-            connected: snapshot.connected(),
-            failure: snapshot.failure.as_ref().map(|f| f.message.clone()),
-            snapshot: Arc::new(snapshot),
-            shards: crate::shard::ShardBodies::new(source.legacy_metrics),
-            status_page: OnceLock::new(),
-        });
+        let entry = Arc::new(Entry::new(snapshot, rendered, until, source.legacy_metrics));
         {
             let mut st = self.lock();
             st.current = Some(entry.clone());
@@ -498,21 +378,60 @@ impl Cache {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The running targets: one [`Cache`] each, swapped as a whole on reload.
+#[derive(Default)]
+pub struct Targets {
+    map: RwLock<BTreeMap<String, Cache>>,
+}
 
-    #[test]
-    fn the_scrape_timeout_header_is_read_defensively() {
-        let secs = |h: &str| scrape_wait(Some(h)).map(|d| d.as_secs_f64());
-        assert_eq!(secs("10"), Some(9.5));
-        assert_eq!(secs(" 2.5 "), Some(2.0));
-        assert_eq!(secs("0.4"), Some(0.2));
-        assert_eq!(secs("1e308"), Some(3599.5));
-        assert_eq!(secs("inf"), None);
-        for bad in ["NaN", "-1", "0", "", "ten", "-0"] {
-            assert_eq!(secs(bad), None, "{bad}");
+impl Targets {
+    /// The cache of target `name`.
+    pub fn get(&self, name: &str) -> Option<Cache> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Target names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Serve exactly `targets`: a target kept by name keeps its cache and
+    /// counters with the new settings (next scrape refreshes); new ones
+    /// start empty; others go. On error nothing changes.
+    pub fn apply(&self, targets: &[Target]) -> anyhow::Result<()> {
+        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next = BTreeMap::new();
+        let mut swaps = Vec::new();
+        for t in targets {
+            match old.get(&t.name) {
+                Some(cache) => {
+                    let source = Source::from_config(&t.config, cache.self_metrics())?;
+                    swaps.push((cache.clone(), source));
+                    next.insert(t.name.clone(), cache.clone());
+                }
+                None => {
+                    let own = SelfMetrics::for_target()?;
+                    let source = Source::from_config(&t.config, &own)?;
+                    next.insert(t.name.clone(), Cache::new(source, own));
+                }
+            }
+            tracing::info!(
+                "target {} at /probe?target={}: {} (key from {})",
+                t.name,
+                t.name,
+                t.config.api_url,
+                t.config.api_key_source
+            );
         }
-        assert_eq!(scrape_wait(None), None);
+        for (cache, source) in swaps {
+            cache.set_source(source);
+        }
+        *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
     }
 }

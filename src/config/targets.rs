@@ -1,7 +1,7 @@
 //! Named targets: `[targets.NAME]` tables in the config, each with its own
-//! key, scope, cache and counters, served at `/probe?target=NAME`
-//! ([`crate::probe`]). The top-level settings stay the default target at
-//! `/metrics`.
+//! key and scope, served at `/probe?target=NAME` ([`crate::probe`]) from a
+//! cache of its own ([`crate::cache::Targets`]). The top-level settings
+//! stay the default target at `/metrics`.
 //!
 //! A target inherits `api_url`, `cache_ttl`, `request_timeout` and
 //! `legacy_metrics` from the top level when it does not set them; its scope
@@ -14,14 +14,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::cache::{Cache, Source};
-use crate::config::{ApiKey, Config, ConfigError, Environment, GatewayList, RawConfig};
-use crate::metrics::SelfMetrics;
+use super::options::RawConfig;
+use super::validate::{validate, ConfigError, Target};
+use crate::keys::{self, ApiKey};
+use crate::systemd::Environment;
 
 /// Most targets a config may name.
 pub const MAX_TARGETS: usize = 100;
@@ -29,53 +26,6 @@ pub const MAX_TARGETS: usize = 100;
 pub const MAX_NAME: usize = 32;
 const KEY_ENV_PREFIX: &str = "TTN_EXPORTER_TARGET_";
 const KEY_ENV_SUFFIX: &str = "_API_KEY";
-
-/// One `[targets.NAME]` table as written; unset fields inherit.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RawTarget {
-    /// The Things Stack base URL (default: the top-level `api_url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_url: Option<String>,
-    /// Key file (default `/etc/ttn-exporter/NAME.key`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_file: Option<PathBuf>,
-    /// Default: the top-level `cache_ttl`.
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cache_ttl: Option<Duration>,
-    /// Default: the top-level `request_timeout`.
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub request_timeout: Option<Duration>,
-    /// Explicit gateway IDs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<GatewayList>,
-    /// List this organization's gateways.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
-    /// List this user's gateways.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Default: the top-level `legacy_metrics`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy_metrics: Option<bool>,
-}
-
-/// A validated named target.
-#[derive(Clone, Debug)]
-pub struct Target {
-    /// Its name, `[a-z0-9_-]{1,32}`.
-    pub name: String,
-    /// Its settings, as a full configuration (`listen`, `web` unused).
-    pub config: Config,
-}
 
 /// True for a valid target name: 1 to 32 of `a-z`, `0-9`, `_`, `-`.
 pub fn valid_name(name: &str) -> bool {
@@ -145,7 +95,7 @@ pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigErr
         };
         let in_target = |e: ConfigError| ConfigError::from(format!("target `{name}`: {e}"));
         let (key, source) = find_key(name, &raw.api_key_file, env).map_err(in_target)?;
-        let config = crate::config::validate(raw, key, source, None).map_err(in_target)?;
+        let config = validate(raw, key, source, None).map_err(in_target)?;
         out.push(Target {
             name: name.clone(),
             config,
@@ -159,74 +109,17 @@ fn default_key_file(name: &str) -> PathBuf {
 }
 
 /// Credential `ttn_NAME.key`, then environment, then the key file
-/// ([`crate::config::find_key_in`]).
+/// ([`keys::find_key_in`]).
 fn find_key(name: &str, file: &Path, env: &Environment) -> Result<(ApiKey, String), ConfigError> {
     let credential = format!("ttn_{name}.key");
-    crate::config::find_key_in(env, &[&credential], &key_env(name), file)
-}
-
-/// The running targets: one [`Cache`] each, swapped as a whole on reload.
-#[derive(Default)]
-pub struct Targets {
-    map: RwLock<BTreeMap<String, Cache>>,
-}
-
-impl Targets {
-    /// The cache of target `name`.
-    pub fn get(&self, name: &str) -> Option<Cache> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// Target names, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.keys().cloned().collect()
-    }
-
-    /// Serve exactly `targets`: a target kept by name keeps its cache and
-    /// counters with the new settings (next scrape refreshes); new ones
-    /// start empty; others go. On error nothing changes.
-    pub fn apply(&self, targets: &[Target]) -> anyhow::Result<()> {
-        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut next = BTreeMap::new();
-        let mut swaps = Vec::new();
-        for t in targets {
-            match old.get(&t.name) {
-                Some(cache) => {
-                    let source = Source::from_config(&t.config, cache.self_metrics())?;
-                    swaps.push((cache.clone(), source));
-                    next.insert(t.name.clone(), cache.clone());
-                }
-                None => {
-                    let own = SelfMetrics::for_target()?;
-                    let source = Source::from_config(&t.config, &own)?;
-                    next.insert(t.name.clone(), Cache::new(source, own));
-                }
-            }
-            tracing::info!(
-                "target {} at /probe?target={}: {} (key from {})",
-                t.name,
-                t.name,
-                t.config.api_url,
-                t.config.api_key_source
-            );
-        }
-        for (cache, source) in swaps {
-            cache.set_source(source);
-        }
-        *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
-        Ok(())
-    }
+    keys::find_key_in(env, &[&credential], &key_env(name), file).map_err(ConfigError::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load, Overrides, Scope, ENV_API_KEY};
+    use crate::config::{load, Config, Overrides, Scope, ENV_API_KEY};
+    use std::time::Duration;
 
     const KEY: &str = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
     const ACME: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";

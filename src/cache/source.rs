@@ -1,0 +1,43 @@
+//! What a refresh asks and how: the API client and the refresh settings,
+//! built from a [`Config`] and swapped as a whole on reload.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::model::Scope;
+use crate::self_metrics::SelfMetrics;
+use crate::tts::{self, Client};
+
+/// What a refresh needs: the API client and what to ask it. Swapped as a
+/// whole on reload (SIGHUP), e.g. for a rotated key.
+pub struct Source {
+    /// The API client.
+    pub client: Client,
+    /// Which gateways.
+    pub scope: Scope,
+    /// Emit legacy metric names too.
+    pub legacy_metrics: bool,
+    /// How long a refresh's output is served.
+    pub ttl: Duration,
+    /// Deadline of one whole refresh.
+    pub refresh_timeout: Duration,
+}
+
+impl Source {
+    /// Build the source for a configuration.
+    pub fn from_config(config: &Config, own: &SelfMetrics) -> Result<Source, tts::Error> {
+        Ok(Source {
+            client: Client::new(
+                config.api_url.clone(),
+                config.api_key.clone(),
+                config.request_timeout,
+                own.observer(),
+            )?
+            .with_max_gateways(config.max_gateways),
+            scope: config.scope.clone(),
+            legacy_metrics: config.legacy_metrics,
+            ttl: config.cache_ttl,
+            refresh_timeout: config.refresh_timeout,
+        })
+    }
+}

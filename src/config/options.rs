@@ -1,0 +1,251 @@
+//! The options as written: [`RawConfig`] (the file and environment
+//! layers; its [`Default`] is the one place defaults are written),
+//! [`Overrides`] (the same options as flags), a target's table
+//! [`RawTarget`], and the range each duration option must lie in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the API key lives on disk by default.
+pub const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
+/// Default deadline of a whole refresh: below Prometheus' default scrape
+/// timeout (10 s), so a scrape gets `ttn_up 0` rather than a timeout.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default `max_gateways`: the largest fleet docs/performance.md measures.
+pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
+/// Largest `max_gateways` accepted.
+pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
+/// Default `events_chunk`: gateways per events stream.
+pub const DEFAULT_EVENTS_CHUNK: usize = 100;
+
+/// The raw, layered configuration as the file, environment and flags give
+/// it. The options are documented on the flags ([`Overrides`]).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawConfig {
+    pub listen: String,
+    pub api_url: String,
+    pub api_key_file: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_timeout: Duration,
+    pub max_gateways: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<GatewayList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub legacy_metrics: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
+    /// Named targets served at `/probe?target=NAME` ([`super::targets`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, RawTarget>,
+    /// Subscribe to the events stream for radio metrics.
+    #[serde(default)]
+    pub events: bool,
+    /// Gateways per events stream.
+    #[serde(default = "default_events_chunk")]
+    pub events_chunk: usize,
+}
+
+fn default_events_chunk() -> usize {
+    DEFAULT_EVENTS_CHUNK
+}
+
+/// The defaults, the one place they are written.
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "[::]:9715".into(),
+            api_url: "https://eu1.cloud.thethings.network".into(),
+            api_key_file: PathBuf::from(DEFAULT_KEY_PATH),
+            cache_ttl: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
+            max_gateways: DEFAULT_MAX_GATEWAYS,
+            gateways: None,
+            organization: None,
+            user: None,
+            legacy_metrics: false,
+            web_config_file: None,
+            targets: Default::default(),
+            events: false,
+            events_chunk: DEFAULT_EVENTS_CHUNK,
+        }
+    }
+}
+
+/// The options as flags, the top configuration layer; `None` leaves the
+/// lower layers alone. Flattened into [`crate::cli::Args`].
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct Overrides {
+    /// Address to bind when systemd passed no socket
+    #[arg(long, global = true, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The Things Stack base URL
+    #[arg(long, global = true, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// File holding the API key
+    #[arg(long, global = true, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Serve cached gateway data this long before a scrape refreshes it
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<String>,
+    /// Timeout of each upstream HTTP request
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
+    /// Deadline of a whole refresh (every request of it), below the scrape timeout
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_timeout: Option<String>,
+    /// Most gateways one refresh reads; more fails the refresh (1 to 1000000)
+    #[arg(long, global = true, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gateways: Option<usize>,
+    /// Export only these gateway IDs (comma-separated) instead of listing
+    #[arg(long, global = true, value_name = "IDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<String>,
+    /// Export the gateways of this organization
+    #[arg(long, global = true, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Export the gateways of this user
+    #[arg(long, global = true, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Also emit the metric names of the Python exporter
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_metrics: Option<bool>,
+    /// TLS and basic auth config (Prometheus exporter-toolkit format)
+    #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
+    /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<bool>,
+    /// Gateways per events stream (1 to 1000)
+    #[arg(long, global = true, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_chunk: Option<usize>,
+}
+
+/// A gateway list: a TOML array, or a comma-separated string (environment).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum GatewayList {
+    /// `gateways = ["a", "b"]`
+    List(Vec<String>),
+    /// `TTN_EXPORTER_GATEWAYS=a,b`
+    Csv(String),
+}
+
+impl GatewayList {
+    /// The IDs listed, trimmed, empty ones left out.
+    pub fn ids(&self) -> Vec<String> {
+        let items: Vec<String> = match self {
+            GatewayList::List(v) => v.iter().map(|s| s.trim().to_owned()).collect(),
+            GatewayList::Csv(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+        };
+        items.into_iter().filter(|s| !s.is_empty()).collect()
+    }
+}
+
+/// One `[targets.NAME]` table as written; unset fields inherit.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// The Things Stack base URL (default: the top-level `api_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// Key file (default `/etc/ttn-exporter/NAME.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Default: the top-level `cache_ttl`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_ttl: Option<Duration>,
+    /// Default: the top-level `request_timeout`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request_timeout: Option<Duration>,
+    /// Explicit gateway IDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<GatewayList>,
+    /// List this organization's gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// List this user's gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Default: the top-level `legacy_metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_metrics: Option<bool>,
+}
+
+/// The range a duration option must lie in.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Shortest accepted.
+    pub min: Duration,
+    /// Longest accepted.
+    pub max: Duration,
+}
+
+/// `cache_ttl`: at least a second (no refresh per scrape), at most a day.
+pub const CACHE_TTL: Bounds = Bounds {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(24 * 3600),
+};
+/// `request_timeout`: 100 ms to 5 minutes.
+pub const REQUEST_TIMEOUT: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(300),
+};
+
+/// `refresh_timeout`: 100 ms to an hour.
+pub const REFRESH_TIMEOUT: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(3600),
+};
+
+/// Every duration option and its range (shown in `--help`, checked at load).
+pub const DURATIONS: &[(&str, Bounds)] = &[
+    ("cache_ttl", CACHE_TTL),
+    ("request_timeout", REQUEST_TIMEOUT),
+    ("refresh_timeout", REFRESH_TIMEOUT),
+];
+
+impl fmt::Display for Bounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to {}",
+            humantime::format_duration(self.min),
+            humantime::format_duration(self.max)
+        )
+    }
+}

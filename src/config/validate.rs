@@ -1,0 +1,234 @@
+//! The validated [`Config`] (plain data) and the checks that make it from
+//! a [`RawConfig`]: addresses, ranges, IDs, the API URL. A problem is a
+//! [`ConfigError`] of one line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::options::{
+    Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, MAX_MAX_GATEWAYS,
+    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+};
+use crate::keys::ApiKey;
+use crate::model::Scope;
+
+/// Exit status for invalid configuration (sysexits.h `EX_CONFIG`).
+pub const EX_CONFIG: u8 = 78;
+
+/// The validated configuration the daemon runs with: plain data.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to bind when systemd passed no socket.
+    pub listen: SocketAddr,
+    /// The Things Stack base URL, without a trailing slash, query or fragment.
+    pub api_url: Url,
+    /// The API key.
+    pub api_key: ApiKey,
+    /// Where the key came from, for log lines (never the key itself).
+    pub api_key_source: String,
+    /// Age after which a scrape triggers a refresh, within [`CACHE_TTL`].
+    pub cache_ttl: Duration,
+    /// Limit of each upstream HTTP request, within [`REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// Deadline of a whole refresh, within [`REFRESH_TIMEOUT`].
+    pub refresh_timeout: Duration,
+    /// Most gateways one refresh reads, 1 to [`MAX_MAX_GATEWAYS`].
+    pub max_gateways: usize,
+    /// Which gateways to export.
+    pub scope: Scope,
+    /// Also emit the Python exporter's metric names.
+    pub legacy_metrics: bool,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// The exporter-toolkit web config file (TLS, basic auth), if any; the
+    /// daemon loads it ([`crate::web::load`]).
+    pub web_config_file: Option<PathBuf>,
+    /// Named targets served at `/probe?target=NAME`.
+    pub targets: Vec<Target>,
+    /// Subscribe to the events stream for radio metrics.
+    pub events: bool,
+    /// Gateways per events stream (1..=1000).
+    pub events_chunk: usize,
+}
+
+/// A validated named target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Its name, `[a-z0-9_-]{1,32}`.
+    pub name: String,
+    /// Its settings, as a full configuration (`listen`, `web` unused).
+    pub config: Config,
+}
+
+/// Check that duration option `name` lies within `b`.
+pub fn bounded(name: &str, value: Duration, b: Bounds) -> Result<Duration, ConfigError> {
+    if (b.min..=b.max).contains(&value) {
+        return Ok(value);
+    }
+    Err(ConfigError::new(format!(
+        "{name} = {} is out of range: use {b}",
+        humantime::format_duration(value)
+    )))
+}
+
+/// A configuration or key problem: one line, what is wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl From<String> for ConfigError {
+    fn from(msg: String) -> ConfigError {
+        ConfigError(msg)
+    }
+}
+
+impl ConfigError {
+    pub(super) fn new(msg: impl Into<String>) -> ConfigError {
+        ConfigError(msg.into())
+    }
+}
+
+/// `text` on one line: control characters (newlines too) shown escaped.
+pub(super) fn one_line_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Check `raw` into a [`Config`] with its key (no targets yet).
+pub(super) fn validate(
+    raw: RawConfig,
+    api_key: ApiKey,
+    api_key_source: String,
+    config_file: Option<PathBuf>,
+) -> Result<Config, ConfigError> {
+    let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+        ConfigError::new(format!(
+            "invalid listen address `{}`: use host:port, e.g. 127.0.0.1:9715 or [::]:9715",
+            one_line_text(&raw.listen)
+        ))
+    })?;
+    let api_url = api_url(&raw.api_url)?;
+    let cache_ttl = bounded("cache_ttl", raw.cache_ttl, CACHE_TTL)?;
+    let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
+    let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
+    if !(1..=1000).contains(&raw.events_chunk) {
+        return Err(ConfigError::new(format!(
+            "events_chunk must be between 1 and 1000, got {}",
+            raw.events_chunk
+        )));
+    }
+    if raw.max_gateways == 0 || raw.max_gateways > MAX_MAX_GATEWAYS {
+        return Err(ConfigError::new(format!(
+            "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
+        )));
+    }
+    let explicit = raw.gateways.as_ref().map(GatewayList::ids);
+    let chosen = [
+        explicit.is_some(),
+        raw.organization.is_some(),
+        raw.user.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if chosen > 1 {
+        return Err(ConfigError::new(
+            "set at most one of gateways, organization and user",
+        ));
+    }
+    let bad_id = |what: &str, id: &str| {
+        ConfigError::new(format!(
+            "invalid {what} `{}`: IDs are lowercase letters, digits and dashes",
+            one_line_text(id)
+        ))
+    };
+    let scope = if let Some(ids) = explicit {
+        if ids.is_empty() {
+            return Err(ConfigError::new(
+                "gateways is empty: list gateway IDs or remove the key to export every gateway the API key can list",
+            ));
+        }
+        if let Some(bad) = ids.iter().find(|id| !valid_id(id)) {
+            return Err(bad_id("gateway ID", bad));
+        }
+        Scope::Explicit(ids)
+    } else if let Some(org) = raw.organization {
+        if !valid_id(&org) {
+            return Err(bad_id("organization ID", &org));
+        }
+        Scope::Organization(org)
+    } else if let Some(user) = raw.user {
+        if !valid_id(&user) {
+            return Err(bad_id("user ID", &user));
+        }
+        Scope::User(user)
+    } else {
+        Scope::All
+    };
+    Ok(Config {
+        listen,
+        api_url,
+        api_key,
+        api_key_source,
+        cache_ttl,
+        request_timeout,
+        refresh_timeout,
+        max_gateways: raw.max_gateways,
+        scope,
+        legacy_metrics: raw.legacy_metrics,
+        config_file,
+        web_config_file: raw.web_config_file,
+        targets: Vec::new(),
+        events: raw.events,
+        events_chunk: raw.events_chunk,
+    })
+}
+
+/// Parse `api_url`: http(s) with a host, no credentials, query or fragment
+/// (the client appends API paths; a query would be silently lost).
+fn api_url(text: &str) -> Result<Url, ConfigError> {
+    let shown = one_line_text(text);
+    let mut url = Url::parse(text.trim()).map_err(|e| {
+        ConfigError::new(format!(
+            "invalid api_url `{shown}`: {e}; use e.g. https://eu1.cloud.thethings.network"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(format!(
+            "invalid api_url `{shown}`: must be an http or https URL with a host, e.g. https://eu1.cloud.thethings.network"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            "invalid api_url: it must not carry credentials; put the key in /etc/ttn-exporter/key",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(format!(
+            "invalid api_url `{shown}`: remove the query or fragment (`?...`, `#...`); give the base URL only, e.g. https://eu1.cloud.thethings.network"
+        )));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// TTS entity IDs: 2-36 characters of `a-z`, `0-9` and `-`, no leading dash.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
