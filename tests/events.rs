@@ -466,11 +466,27 @@ async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
         .map(|r| r.gateway_ids.len())
         .collect();
     assert_eq!(sizes, vec![2, 2, 1]);
-    s.fake
-        .push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);
-    s.until("one event", |a| a.own.events == 1).await;
+    s.fake.push_events(vec![
+        FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20),
+        FakeEvent::uplink(GW1, "b", ms(2), -100.0, 1.0, 7, 20),
+    ]);
+    s.until("two events", |a| a.own.events == 2).await;
     let out = s.scrape().await;
-    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 5);
+    // Uplink series only for the gateways that had uplinks; the (dis)connect
+    // counters for all five, from 0.
+    for family in [
+        "ttn_gateway_uplink_rssi_dbm_count",
+        "ttn_gateway_uplink_snr_db_count",
+        "ttn_gateway_uplink_airtime_seconds_total",
+    ] {
+        assert_eq!(series(&out, family).len(), 2, "{family}");
+    }
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_bucket").len(), 12);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 5);
+    assert_eq!(
+        value(&out, "ttn_gateway_connects_total{gateway_id=\"gw-000004\"}"),
+        Some(0.0)
+    );
     // gw-000000 leaves: its chunk re-subscribes for gw-000001 alone.
     s.fake
         .set_gateways((1..5).map(FakeGateway::synthetic).collect());
@@ -482,12 +498,13 @@ async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
         !out.contains(&format!("gateway_id=\"{GW0}\"")),
         "gone gateway's series vanish"
     );
-    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 4);
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 1);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 4);
     let reqs = s.fake.events_requests();
     assert_eq!(reqs.len(), 4, "only the changed chunk reconnects");
     assert_eq!(reqs[3].gateway_ids, vec![GW1.to_owned()]);
     // Counters never go down while the process lives.
-    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(1.0));
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(2.0));
 }
 
 #[tokio::test]

@@ -7,18 +7,42 @@ use std::collections::{HashMap, HashSet};
 
 use super::parse::{Event, Kind, Uplink, MODULATIONS, TX_RESULTS};
 
+// Few buckets, they are per gateway (8 series per histogram with `+Inf`,
+// `_sum` and `_count`). The bounds are where LoRa reception changes class:
+//
+// RSSI (dBm): the noise floor of a 125 kHz channel is about -117 dBm
+// (-174 + 10·log10(125 kHz) + ~6 dB gateway noise figure), and gateway
+// sensitivity runs from about -125 (SF7) to -137..-140 dBm (SF12).
+// - <= -120: below the noise floor, only demodulated thanks to spreading;
+//   SF7/SF8 fail here, these are the edge-of-coverage devices;
+// - -120..-110: around the noise floor: works, little margin;
+// - -110..-100 and -100..-90: the usual working range;
+// - -90..-70: strong;
+// - > -70: very close to the gateway (above about -40 the front end
+//   saturates; the sum and count show such outliers).
 /// RSSI bucket bounds (dBm).
-pub const RSSI_BUCKETS: [f64; 8] = [-130.0, -120.0, -110.0, -100.0, -90.0, -80.0, -60.0, -30.0];
+pub const RSSI_BUCKETS: [f64; BOUNDS] = [-120.0, -110.0, -100.0, -90.0, -70.0];
+// SNR (dB): the demodulation floor is -7.5 dB at SF7 and 2.5 dB lower per
+// spreading factor (SF8 -10, SF9 -12.5, SF10 -15, SF11 -17.5, SF12 -20).
+// - <= -15: only SF10..SF12 get through (SF11/SF12: long airtime);
+// - -15..-10: SF9 and up;
+// - -10..-5: around the SF7/SF8 floors, no margin left for ADR at SF7;
+// - -5..0 and 0..5: decodable at SF7 with growing margin;
+// - > 5: strong; the radio's SNR estimate flattens out around +10, so
+//   finer bounds above would not say more.
 /// SNR bucket bounds (dB).
-pub const SNR_BUCKETS: [f64; 8] = [-20.0, -15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0];
+pub const SNR_BUCKETS: [f64; BOUNDS] = [-15.0, -10.0, -5.0, 0.0, 5.0];
+/// Bounds per histogram (buckets: one more, `+Inf`).
+pub const BOUNDS: usize = 5;
 /// Distinct `reason` values kept per gateway; more become `other`.
 pub const MAX_DROP_REASONS: usize = 8;
 
-/// A histogram with 8 bounds and `+Inf`; counts per bucket (not cumulative).
+/// A histogram with [`BOUNDS`] bounds and `+Inf`; counts per bucket (not
+/// cumulative).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
     /// Observations per bucket; the last one is above every bound.
-    pub buckets: [u64; 9],
+    pub buckets: [u64; BOUNDS + 1],
     /// Sum of observations.
     pub sum: f64,
     /// Number of observations.
@@ -27,8 +51,8 @@ pub struct Histogram {
 
 impl Histogram {
     /// Record `v` against `bounds` (upper bounds, inclusive).
-    pub fn observe(&mut self, bounds: &[f64; 8], v: f64) {
-        let i = bounds.iter().position(|b| v <= *b).unwrap_or(8);
+    pub fn observe(&mut self, bounds: &[f64; BOUNDS], v: f64) {
+        let i = bounds.iter().position(|b| v <= *b).unwrap_or(BOUNDS);
         self.buckets[i] += 1;
         self.sum += v;
         self.count += 1;
@@ -57,6 +81,11 @@ pub struct GatewayStats {
 }
 
 impl GatewayStats {
+    /// Uplinks received, of every modulation.
+    pub fn received(&self) -> u64 {
+        self.uplinks.iter().sum()
+    }
+
     fn uplink(&mut self, up: &Uplink) {
         if let Some(r) = up.rssi {
             self.rssi.observe(&RSSI_BUCKETS, r);
@@ -285,10 +314,10 @@ mod tests {
         a.apply(&up("a", -10.0, 20.0, 12), 3.0);
         a.apply(&up("zzz", -10.0, 20.0, 12), 4.0);
         let g = a.gateway("a").expect("subscribed");
-        assert_eq!(g.rssi.buckets, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(g.rssi.buckets, [1, 0, 0, 1, 0, 1]);
         assert_eq!(g.rssi.count, 3);
         assert_eq!(g.rssi.sum, -235.0);
-        assert_eq!(g.snr.buckets, [1, 0, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(g.snr.buckets, [1, 0, 0, 0, 0, 2]);
         assert_eq!(g.uplinks[2], 1);
         assert_eq!(g.uplinks[7], 2);
         assert_eq!(g.airtime, 1.5);
