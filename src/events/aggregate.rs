@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::parse::{Event, Kind, Uplink, MODULATIONS, TX_RESULTS};
+use crate::model::FailureKind;
 
 // Few buckets, they are per gateway (8 series per histogram with `+Inf`,
 // `_sum` and `_count`). The bounds are where LoRa reception changes class:
@@ -149,23 +150,15 @@ impl DropReason {
     }
 }
 
-/// Why a stream ended or could not start.
+/// Why a stream ended or could not start: a failure of the kinds a refresh
+/// has (same `reason` labels, same HTTP status mapping:
+/// [`FailureKind::from_status`]), or one only a stream has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamError {
-    /// No connection.
-    Unreachable,
-    /// No answer within `request_timeout`, or nothing read for the idle limit.
-    Timeout,
-    /// 401, or an `unauthenticated` error line.
-    Unauthorized,
-    /// 403, or a `permission denied` error line: a missing right.
-    Forbidden,
-    /// 429.
-    RateLimited,
-    /// Another 4xx.
-    ClientError,
-    /// 5xx.
-    ServerError,
+    /// No connection, no answer in time, or an HTTP error status; a
+    /// `permission denied` / `unauthenticated` error line counts as
+    /// [`FailureKind::Forbidden`] / [`FailureKind::Unauthorized`].
+    Failed(FailureKind),
     /// Another `{"error": ...}` line.
     ErrorLine,
     /// The server ended the stream.
@@ -173,15 +166,15 @@ pub enum StreamError {
 }
 
 impl StreamError {
-    /// All, in label order.
+    /// All a stream can end with, in label order.
     pub const ALL: [StreamError; 9] = [
-        StreamError::Unreachable,
-        StreamError::Timeout,
-        StreamError::Unauthorized,
-        StreamError::Forbidden,
-        StreamError::RateLimited,
-        StreamError::ClientError,
-        StreamError::ServerError,
+        StreamError::Failed(FailureKind::Unreachable),
+        StreamError::Failed(FailureKind::Timeout),
+        StreamError::Failed(FailureKind::Unauthorized),
+        StreamError::Failed(FailureKind::Forbidden),
+        StreamError::Failed(FailureKind::RateLimited),
+        StreamError::Failed(FailureKind::ClientError),
+        StreamError::Failed(FailureKind::ServerError),
         StreamError::ErrorLine,
         StreamError::Closed,
     ];
@@ -189,16 +182,18 @@ impl StreamError {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            StreamError::Unreachable => "unreachable",
-            StreamError::Timeout => "timeout",
-            StreamError::Unauthorized => "unauthorized",
-            StreamError::Forbidden => "forbidden",
-            StreamError::RateLimited => "rate_limited",
-            StreamError::ClientError => "client_error",
-            StreamError::ServerError => "server_error",
+            StreamError::Failed(kind) => kind.as_str(),
             StreamError::ErrorLine => "error_line",
             StreamError::Closed => "closed",
         }
+    }
+
+    /// A missing right or a refused key: retried only after a long pause.
+    pub fn is_refused(self) -> bool {
+        matches!(
+            self,
+            StreamError::Failed(FailureKind::Forbidden | FailureKind::Unauthorized)
+        )
     }
 }
 
