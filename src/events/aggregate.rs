@@ -323,6 +323,32 @@ mod tests {
     }
 
     #[test]
+    fn stream_errors_use_the_refresh_reasons_and_two_of_their_own() {
+        let labels: Vec<&str> = StreamError::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "unreachable",
+                "timeout",
+                "unauthorized",
+                "forbidden",
+                "rate_limited",
+                "client_error",
+                "server_error",
+                "error_line",
+                "closed"
+            ]
+        );
+        // Every status a stream can be refused with has its own counter.
+        for status in [400, 401, 403, 404, 429, 500, 503] {
+            let why = StreamError::Failed(FailureKind::from_status(status));
+            assert!(StreamError::ALL.contains(&why), "{status}");
+        }
+        assert!(StreamError::Failed(FailureKind::Forbidden).is_refused());
+        assert!(!StreamError::Failed(FailureKind::RateLimited).is_refused());
+    }
+
+    #[test]
     fn removed_gateways_vanish_and_reasons_are_bounded() {
         let mut a = Aggregator::default();
         a.set_gateways(&["a".into()]);
