@@ -87,7 +87,7 @@ impl Source {
 /// to write its families at render time.
 pub trait Extra: Send + Sync {
     /// The gateways of a successful refresh, sorted by ID.
-    fn refreshed(&self, gateway_ids: Vec<String>);
+    fn refreshed(&self, gateways: &[crate::model::Gateway]);
     /// Append its families to the output being rendered, with the series
     /// of the gateways `keep` accepts (a shard's, or all).
     fn write(
@@ -462,7 +462,7 @@ impl Cache {
         };
         let extra = self.extra();
         if let (Some(x), None) = (&extra, &snapshot.failure) {
-            x.refreshed(snapshot.gateways.iter().map(|g| g.id.clone()).collect());
+            x.refreshed(&snapshot.gateways);
         }
         let write_extra = |out: &mut dyn std::io::Write| match &extra {
             Some(x) => x.write(&|_| true, out),

@@ -17,6 +17,7 @@ use super::parse::{self, Line};
 use super::{lock, Shared};
 use crate::model::FailureKind;
 use crate::sanitize::one_line;
+use url::Url;
 
 /// The Gateway Server events subscribed to.
 pub const NAMES: [&str; 6] = [
@@ -108,8 +109,14 @@ impl Drop for Open<'_> {
     }
 }
 
-/// Run the subscription for `ids` until aborted.
-pub async fn run(shared: Arc<Shared>, ids: Vec<String>, resume: Arc<Mutex<Resume>>, seed: u64) {
+/// Run the subscription for `ids` at `base` (their cluster) until aborted.
+pub async fn run(
+    shared: Arc<Shared>,
+    base: Url,
+    ids: Vec<String>,
+    resume: Arc<Mutex<Resume>>,
+    seed: u64,
+) {
     let mut rng = seed | 1;
     let mut attempt: u32 = 0;
     let mut last_logged: Option<StreamError> = None;
@@ -119,7 +126,7 @@ pub async fn run(shared: Arc<Shared>, ids: Vec<String>, resume: Arc<Mutex<Resume
             lock(&shared.agg).own.reconnects += 1;
         }
         first = false;
-        let end = once(&shared, &ids, &resume).await;
+        let end = once(&shared, &base, &ids, &resume).await;
         lock(&shared.agg).stream_error(end.why);
         if end.delivered {
             attempt = 0;
@@ -187,7 +194,7 @@ fn report(
     *last = Some(end.why).filter(|_| !end.delivered);
 }
 
-async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
+async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume>) -> End {
     let params = shared.params();
     let mut body = json!({
         "identifiers": ids.iter().map(|id| json!({"gateway_ids": {"gateway_id": id}})).collect::<Vec<_>>(),
@@ -196,10 +203,10 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
     if let Some(after) = lock(resume).after.and_then(parse::format_time) {
         body["after"] = json!(after);
     }
-    let mut url = params.base.clone();
+    let mut url = base.clone();
     url.set_path(&format!(
         "{}/api/v3/events",
-        params.base.path().trim_end_matches('/')
+        base.path().trim_end_matches('/')
     ));
     let req = params
         .http
