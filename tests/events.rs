@@ -285,6 +285,45 @@ async fn exact_counts_per_gateway() {
 }
 
 #[tokio::test]
+async fn the_events_families_are_rendered_at_refresh_not_per_scrape() {
+    let fake = fake((0..2).map(FakeGateway::synthetic).collect()).await;
+    let cfg = config(&fake.url()); // cache_ttl: an hour
+    let exp = Exporter::start(cfg.clone()).await;
+    let events = Arc::new(Events::start(
+        Params::from_config(&cfg).expect("client"),
+        100,
+        fast(),
+    ));
+    exp.cache.set_extra(events.clone());
+    let first = exp.scrape().await;
+    assert_eq!(value(&first, "ttn_exporter_events_total"), Some(0.0));
+    fake.push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);
+    for _ in 0..500 {
+        if events.with_aggregator(|a| a.own.events) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events.with_aggregator(|a| a.own.events), 1);
+    // Counted, but the cached body is served as rendered at the refresh.
+    let cached = exp.scrape().await;
+    assert_eq!(value(&cached, "ttn_exporter_events_total"), Some(0.0));
+    assert!(series(&cached, "ttn_gateway_uplink_rssi_dbm_count").is_empty());
+    // The next refresh carries it.
+    exp.cache
+        .set_source(Source::from_config(&cfg, exp.cache.self_metrics()).expect("source"));
+    let refreshed = exp.scrape().await;
+    assert_eq!(value(&refreshed, "ttn_exporter_events_total"), Some(1.0));
+    assert_eq!(
+        series(&refreshed, "ttn_gateway_uplink_rssi_dbm_count"),
+        [format!(
+            "ttn_gateway_uplink_rssi_dbm_count{{gateway_id=\"{GW0}\"}} 1"
+        )]
+    );
+    exp.stop().await;
+}
+
+#[tokio::test]
 async fn a_closed_stream_resumes_without_double_counting_or_losing() {
     let fake = fake((0..1).map(FakeGateway::synthetic).collect()).await;
     fake.push_events(
