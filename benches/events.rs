@@ -1,29 +1,23 @@
 //! Events stream benchmark (docs/performance.md, "Events stream"):
 //!
 //! 1. parse + aggregate on one core: 1,000,000 events of the recorded
-//!    `gs.up.receive` shape (about 1.9 KB of JSON each, 1,000 gateways) fed
+//!    `gs.up.receive` shape (about 1.5 KB of JSON each, 1,000 gateways) fed
 //!    as a byte stream in 64 KiB chunks through the code a stream runs
 //!    (line framing, decoding, de-duplication, counting), without the socket;
 //!    RSS after 100,000 and after 1,000,000 events;
-//! 2. scrape throughput at 1,000 gateways with events off and on, in one run
-//!    (in-process exporters against the fake TTS, 16 concurrent gzip
-//!    scrapers for 3 s each, alternating off/on twice).
+//! 2. the time and size of rendering the events families.
 //!
-//! `cargo bench --bench events` (a `harness = false` bench, about 30 s).
+//! Scrape throughput with events off and on is measured against the release
+//! binary with wrk in its own process: `tests/bench/events.py`.
+//!
+//! `cargo bench --bench events` (a `harness = false` bench, about 10 s).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
-use fake_tts::{FakeEvent, FakeGateway, FakeTts, DEFAULT_KEY};
-use ttn_exporter::cache::{Cache, Source};
-use ttn_exporter::config::{ApiKey, Config, Scope};
 use ttn_exporter::events::aggregate::Aggregator;
 use ttn_exporter::events::lines::LineBuf;
 use ttn_exporter::events::stream::{count_line, Resume, MAX_LINE};
-use ttn_exporter::events::{Events, Params, Timing};
-use ttn_exporter::metrics::SelfMetrics;
-use ttn_exporter::server::{self, Limits};
 
 const GATEWAYS: usize = 1000;
 const DISTINCT: usize = 10_000;
@@ -121,139 +115,9 @@ fn parse_and_aggregate() {
     );
 }
 
-fn config(url: &str) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("literal"),
-        api_url: url.parse().expect("fake url"),
-        api_key: ApiKey::parse(DEFAULT_KEY).expect("fake key"),
-        api_key_source: "bench".into(),
-        cache_ttl: Duration::from_secs(3600),
-        request_timeout: Duration::from_secs(10),
-        refresh_timeout: Duration::from_secs(30),
-        max_gateways: 10_000,
-        scope: Scope::All,
-        legacy_metrics: false,
-        config_file: None,
-        web_config_file: None,
-        events: false,
-        events_chunk: 100,
-        targets: Vec::new(),
-    }
-}
-
-async fn exporter(cfg: &Config, events: Option<Arc<Events>>) -> (String, Cache) {
-    let own = SelfMetrics::new().expect("metrics");
-    let cache = Cache::new(Source::from_config(cfg, &own).expect("source"), own);
-    if let Some(e) = events {
-        cache.set_extra(e);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/metrics", listener.local_addr().expect("addr"));
-    let web = Arc::new(std::sync::RwLock::new(Default::default()));
-    tokio::spawn(server::serve(
-        listener,
-        cache.clone(),
-        Limits::default(),
-        web,
-        std::future::pending::<()>(),
-    ));
-    (url, cache)
-}
-
-async fn load(url: &str) -> (f64, usize) {
-    let client = reqwest::Client::new();
-    let done = Arc::new(AtomicU64::new(0));
-    let size = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(3);
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (c, u, d, s) = (client.clone(), url.to_owned(), done.clone(), size.clone());
-            tokio::spawn(async move {
-                while Instant::now() < until {
-                    let r = c.get(&u).header("Accept-Encoding", "gzip").send().await;
-                    if let Ok(r) = r {
-                        if let Ok(b) = r.bytes().await {
-                            s.store(b.len() as u64, Ordering::Relaxed);
-                            d.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        let _ = t.await;
-    }
-    (
-        done.load(Ordering::Relaxed) as f64 / 3.0,
-        size.load(Ordering::Relaxed) as usize,
-    )
-}
-
-async fn scrape_throughput() {
-    let fake = FakeTts::start((0..GATEWAYS).map(FakeGateway::synthetic).collect()).await;
-    fake.push_events(
-        (0..5 * GATEWAYS)
-            .map(|n| FakeEvent::synthetic(n, GATEWAYS))
-            .collect(),
-    );
-    let cfg = config(&fake.url());
-    let (off, _) = exporter(&cfg, None).await;
-    let events = Arc::new(Events::start(
-        Params::from_config(&cfg).expect("client"),
-        100,
-        Timing::default(),
-    ));
-    let (on, cache_on) = exporter(&cfg, Some(events.clone())).await;
-    let client = reqwest::Client::new();
-    let _ = client.get(&off).send().await;
-    let _ = client.get(&on).send().await;
-    for _ in 0..500 {
-        if events.with_aggregator(|a| a.own.events) >= (5 * GATEWAYS) as u64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Refresh once more so the output carries the counted events.
-    cache_on.set_source(Source::from_config(&cfg, cache_on.self_metrics()).expect("source"));
-    let body = client
-        .get(&on)
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
-    println!(
-        "events on: {} events counted, {} histogram series in the output",
-        events.with_aggregator(|a| a.own.events),
-        body.lines()
-            .filter(|l| l.starts_with("ttn_gateway_uplink_rssi_dbm_count"))
-            .count()
-    );
-    for round in 1..=2 {
-        let (a, sa) = load(&off).await;
-        let (b, sb) = load(&on).await;
-        println!(
-            "round {round}: gzip scrapes/s at {GATEWAYS} gateways: events off {a:.0} ({} KiB), on {b:.0} ({} KiB): on/off {:.0}%",
-            sa / 1024,
-            sb / 1024,
-            100.0 * b / a
-        );
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     parse_and_aggregate();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(scrape_throughput());
 }

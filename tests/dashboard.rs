@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_tts::FakeGateway;
+use fake_tts::{FakeEvent, FakeGateway};
 use serde_json::Value;
 
 fn dashboard() -> Value {
@@ -169,6 +169,41 @@ fn the_map_joins_location_and_connected_state() {
     );
 }
 
+#[test]
+fn the_radio_panels_read_the_events_families() {
+    let d = dashboard();
+    let heatmaps: Vec<&Value> = panels(&d)
+        .into_iter()
+        .filter(|p| p["type"] == "heatmap")
+        .collect();
+    for family in ["ttn_gateway_uplink_rssi_dbm", "ttn_gateway_uplink_snr_db"] {
+        let p = heatmaps
+            .iter()
+            .find(|p| {
+                p["targets"][0]["expr"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&format!("{family}_bucket")))
+            })
+            .unwrap_or_else(|| panic!("no heatmap of {family}"));
+        let t = &p["targets"][0];
+        // Grafana reads the `le` buckets as they are, not recalculated.
+        assert_eq!(t["format"], "heatmap", "{family}");
+        assert_eq!(t["legendFormat"], "{{le}}", "{family}");
+        assert!(t["expr"].as_str().unwrap().contains("sum by (le)"));
+        assert_eq!(p["options"]["calculate"], false, "{family}");
+    }
+    let exprs: Vec<String> = queries(&d)
+        .into_iter()
+        .flat_map(|(_, t)| t.into_iter().map(|(_, e)| e))
+        .collect();
+    for needle in [
+        "sum by (spreading_factor) (rate(ttn_gateway_uplinks_received_total",
+        "sum by (result) (rate(ttn_gateway_downlink_tx_total",
+    ] {
+        assert!(exprs.iter().any(|e| e.contains(needle)), "{needle}");
+    }
+}
+
 /// The query with Grafana's variables replaced.
 fn substitute(expr: &str, gateway: &str) -> String {
     expr.replace("$__rate_interval", "10s")
@@ -213,8 +248,8 @@ async fn number(port: u16, q: &str) -> Option<f64> {
 
 /// Panels that may legitimately be empty when all gateways are shown.
 /// None today: the fake has connected and offline gateways, locations,
-/// versions, sub-bands, round trips and status messages, and the refresh
-/// error counters exist from the start.
+/// versions, sub-bands, round trips and status messages, the refresh
+/// error counters exist from the start, and the test streams events.
 const MAY_BE_EMPTY: [&str; 0] = [];
 
 /// For one connected Basics Station gateway (`gw-000001`), the panels that
@@ -232,7 +267,23 @@ const EMPTY_FOR_GW1: [&str; 3] = [
 async fn every_panel_query_returns_data_from_a_real_prometheus() {
     const N: usize = 16;
     let fake = fake((0..N).map(FakeGateway::synthetic).collect()).await;
-    let exp = Exporter::start(config(&fake.url())).await;
+    let cfg = config(&fake.url());
+    let exp = Exporter::start(cfg.clone()).await;
+    // The radio panels' data (`events = true`): uplinks of every gateway at
+    // varied RSSI, SNR and SF, and a successful and a failed downlink each.
+    let t = 1_700_000_000_000_000_000;
+    let mut evs: Vec<FakeEvent> = (0..4 * N).map(|n| FakeEvent::synthetic(n, N)).collect();
+    for g in 0..N {
+        let id = format!("gw-{g:06}");
+        evs.push(FakeEvent::tx_success(&id, &format!("s{g}"), t + g as i128));
+        evs.push(FakeEvent::tx_fail(
+            &id,
+            &format!("f{g}"),
+            t + g as i128,
+            "TOO_LATE",
+        ));
+    }
+    let _events = exp.stream_events(&cfg, &fake, evs).await;
     let prom = Prometheus::scraping(exp.addr);
     let port = prom.port;
     // Enough scrapes for rate() over the 10s that replaces $__rate_interval.

@@ -285,6 +285,45 @@ async fn exact_counts_per_gateway() {
 }
 
 #[tokio::test]
+async fn the_events_families_are_rendered_at_refresh_not_per_scrape() {
+    let fake = fake((0..2).map(FakeGateway::synthetic).collect()).await;
+    let cfg = config(&fake.url()); // cache_ttl: an hour
+    let exp = Exporter::start(cfg.clone()).await;
+    let events = Arc::new(Events::start(
+        Params::from_config(&cfg).expect("client"),
+        100,
+        fast(),
+    ));
+    exp.cache.set_extra(events.clone());
+    let first = exp.scrape().await;
+    assert_eq!(value(&first, "ttn_exporter_events_total"), Some(0.0));
+    fake.push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);
+    for _ in 0..500 {
+        if events.with_aggregator(|a| a.own.events) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events.with_aggregator(|a| a.own.events), 1);
+    // Counted, but the cached body is served as rendered at the refresh.
+    let cached = exp.scrape().await;
+    assert_eq!(value(&cached, "ttn_exporter_events_total"), Some(0.0));
+    assert!(series(&cached, "ttn_gateway_uplink_rssi_dbm_count").is_empty());
+    // The next refresh carries it.
+    exp.cache
+        .set_source(Source::from_config(&cfg, exp.cache.self_metrics()).expect("source"));
+    let refreshed = exp.scrape().await;
+    assert_eq!(value(&refreshed, "ttn_exporter_events_total"), Some(1.0));
+    assert_eq!(
+        series(&refreshed, "ttn_gateway_uplink_rssi_dbm_count"),
+        [format!(
+            "ttn_gateway_uplink_rssi_dbm_count{{gateway_id=\"{GW0}\"}} 1"
+        )]
+    );
+    exp.stop().await;
+}
+
+#[tokio::test]
 async fn a_closed_stream_resumes_without_double_counting_or_losing() {
     let fake = fake((0..1).map(FakeGateway::synthetic).collect()).await;
     fake.push_events(
@@ -466,11 +505,27 @@ async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
         .map(|r| r.gateway_ids.len())
         .collect();
     assert_eq!(sizes, vec![2, 2, 1]);
-    s.fake
-        .push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);
-    s.until("one event", |a| a.own.events == 1).await;
+    s.fake.push_events(vec![
+        FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20),
+        FakeEvent::uplink(GW1, "b", ms(2), -100.0, 1.0, 7, 20),
+    ]);
+    s.until("two events", |a| a.own.events == 2).await;
     let out = s.scrape().await;
-    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 5);
+    // Uplink series only for the gateways that had uplinks; the (dis)connect
+    // counters for all five, from 0.
+    for family in [
+        "ttn_gateway_uplink_rssi_dbm_count",
+        "ttn_gateway_uplink_snr_db_count",
+        "ttn_gateway_uplink_airtime_seconds_total",
+    ] {
+        assert_eq!(series(&out, family).len(), 2, "{family}");
+    }
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_bucket").len(), 12);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 5);
+    assert_eq!(
+        value(&out, "ttn_gateway_connects_total{gateway_id=\"gw-000004\"}"),
+        Some(0.0)
+    );
     // gw-000000 leaves: its chunk re-subscribes for gw-000001 alone.
     s.fake
         .set_gateways((1..5).map(FakeGateway::synthetic).collect());
@@ -482,12 +537,13 @@ async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
         !out.contains(&format!("gateway_id=\"{GW0}\"")),
         "gone gateway's series vanish"
     );
-    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 4);
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 1);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 4);
     let reqs = s.fake.events_requests();
     assert_eq!(reqs.len(), 4, "only the changed chunk reconnects");
     assert_eq!(reqs[3].gateway_ids, vec![GW1.to_owned()]);
     // Counters never go down while the process lives.
-    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(1.0));
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(2.0));
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use fake_tts::{FakeGateway, Fault, Route};
+use fake_tts::{FakeEvent, FakeGateway, Fault, Route};
 use serde_yaml::Value;
 
 fn dir() -> PathBuf {
@@ -52,7 +52,7 @@ fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
 fn promtool_checks_the_rules_and_the_scrape_config() {
     let (ok, said) = promtool(&["check", "rules", "alerts.yml", "rules.yml"], &dir());
     assert!(ok, "{said}");
-    assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 9 rules found"), "{said}");
     assert!(said.contains("SUCCESS: 7 rules found"), "{said}");
     let (ok, said) = promtool(&["check", "config", "scrape.yml"], &dir());
     assert!(ok, "{said}");
@@ -84,6 +84,7 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
         ("> 3600)", "> 7200)"),
         ("\"unauthorized\" }}401", "\"forbidden\" }}401"),
         ("Most frequent reason", "Reason"),
+        (") >= 3\n", ") >= 1\n"),
     ] {
         assert!(alerts.contains(from), "{from}");
         std::fs::write(tmp.path().join("alerts.yml"), alerts.replacen(from, to, 1)).unwrap();
@@ -95,7 +96,7 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
 #[test]
 fn every_alert_is_labelled_annotated_and_tested_both_ways() {
     let alerts = rules("alerts.yml");
-    assert_eq!(alerts.len(), 8);
+    assert_eq!(alerts.len(), 9);
     let tests = yaml("alerts_test.yml");
     let cases: Vec<&Value> = tests["tests"]
         .as_sequence()
@@ -196,6 +197,24 @@ async fn the_rules_only_name_metrics_the_exporter_serves() {
     exp.stop().await;
     // ttn_exporter_refresh_errors_total is served from the start; a failure
     // shows the rest of the health families.
+    // The events families (`events = true`): an uplink and a failed and a
+    // successful downlink.
+    let cfg = config(&fake.url());
+    let exp = Exporter::start(cfg.clone()).await;
+    let t = 1_700_000_000_000_000_000;
+    let _events = exp
+        .stream_events(
+            &cfg,
+            &fake,
+            vec![
+                FakeEvent::uplink("gw-000000", "u1", t, -100.0, 5.0, 7, 20),
+                FakeEvent::tx_success("gw-000000", "t1", t + 1),
+                FakeEvent::tx_fail("gw-000000", "t2", t + 2, "TOO_LATE"),
+            ],
+        )
+        .await;
+    served.push_str(&exp.scrape().await);
+    exp.stop().await;
     fake.set_fault(Route::ListGateways, Some(Fault::status(401)));
     let exp = Exporter::start(config(&fake.url())).await;
     served.push_str(&exp.scrape().await);

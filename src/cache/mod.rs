@@ -352,7 +352,7 @@ impl Cache {
         };
         let extra = self.extra();
         if let (Some(x), None) = (&extra, &snapshot.failure) {
-            x.refreshed(snapshot.gateways.iter().map(|g| g.id.clone()).collect());
+            x.refreshed(&snapshot.gateways);
         }
         let write_extra = |out: &mut dyn std::io::Write| match &extra {
             Some(x) => x.write(&|_| true, out),

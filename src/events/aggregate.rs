@@ -6,19 +6,44 @@
 use std::collections::{HashMap, HashSet};
 
 use super::parse::{Event, Kind, Uplink, MODULATIONS, TX_RESULTS};
+use crate::model::FailureKind;
 
+// Few buckets, they are per gateway (8 series per histogram with `+Inf`,
+// `_sum` and `_count`). The bounds are where LoRa reception changes class:
+//
+// RSSI (dBm): the noise floor of a 125 kHz channel is about -117 dBm
+// (-174 + 10·log10(125 kHz) + ~6 dB gateway noise figure), and gateway
+// sensitivity runs from about -125 (SF7) to -137..-140 dBm (SF12).
+// - <= -120: below the noise floor, only demodulated thanks to spreading;
+//   SF7/SF8 fail here, these are the edge-of-coverage devices;
+// - -120..-110: around the noise floor: works, little margin;
+// - -110..-100 and -100..-90: the usual working range;
+// - -90..-70: strong;
+// - > -70: very close to the gateway (above about -40 the front end
+//   saturates; the sum and count show such outliers).
 /// RSSI bucket bounds (dBm).
-pub const RSSI_BUCKETS: [f64; 8] = [-130.0, -120.0, -110.0, -100.0, -90.0, -80.0, -60.0, -30.0];
+pub const RSSI_BUCKETS: [f64; BOUNDS] = [-120.0, -110.0, -100.0, -90.0, -70.0];
+// SNR (dB): the demodulation floor is -7.5 dB at SF7 and 2.5 dB lower per
+// spreading factor (SF8 -10, SF9 -12.5, SF10 -15, SF11 -17.5, SF12 -20).
+// - <= -15: only SF10..SF12 get through (SF11/SF12: long airtime);
+// - -15..-10: SF9 and up;
+// - -10..-5: around the SF7/SF8 floors, no margin left for ADR at SF7;
+// - -5..0 and 0..5: decodable at SF7 with growing margin;
+// - > 5: strong; the radio's SNR estimate flattens out around +10, so
+//   finer bounds above would not say more.
 /// SNR bucket bounds (dB).
-pub const SNR_BUCKETS: [f64; 8] = [-20.0, -15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0];
+pub const SNR_BUCKETS: [f64; BOUNDS] = [-15.0, -10.0, -5.0, 0.0, 5.0];
+/// Bounds per histogram (buckets: one more, `+Inf`).
+pub const BOUNDS: usize = 5;
 /// Distinct `reason` values kept per gateway; more become `other`.
 pub const MAX_DROP_REASONS: usize = 8;
 
-/// A histogram with 8 bounds and `+Inf`; counts per bucket (not cumulative).
+/// A histogram with [`BOUNDS`] bounds and `+Inf`; counts per bucket (not
+/// cumulative).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
     /// Observations per bucket; the last one is above every bound.
-    pub buckets: [u64; 9],
+    pub buckets: [u64; BOUNDS + 1],
     /// Sum of observations.
     pub sum: f64,
     /// Number of observations.
@@ -27,8 +52,8 @@ pub struct Histogram {
 
 impl Histogram {
     /// Record `v` against `bounds` (upper bounds, inclusive).
-    pub fn observe(&mut self, bounds: &[f64; 8], v: f64) {
-        let i = bounds.iter().position(|b| v <= *b).unwrap_or(8);
+    pub fn observe(&mut self, bounds: &[f64; BOUNDS], v: f64) {
+        let i = bounds.iter().position(|b| v <= *b).unwrap_or(BOUNDS);
         self.buckets[i] += 1;
         self.sum += v;
         self.count += 1;
@@ -57,6 +82,11 @@ pub struct GatewayStats {
 }
 
 impl GatewayStats {
+    /// Uplinks received, of every modulation.
+    pub fn received(&self) -> u64 {
+        self.uplinks.iter().sum()
+    }
+
     fn uplink(&mut self, up: &Uplink) {
         if let Some(r) = up.rssi {
             self.rssi.observe(&RSSI_BUCKETS, r);
@@ -120,23 +150,15 @@ impl DropReason {
     }
 }
 
-/// Why a stream ended or could not start.
+/// Why a stream ended or could not start: a failure of the kinds a refresh
+/// has (same `reason` labels, same HTTP status mapping:
+/// [`FailureKind::from_status`]), or one only a stream has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamError {
-    /// No connection.
-    Unreachable,
-    /// No answer within `request_timeout`, or nothing read for the idle limit.
-    Timeout,
-    /// 401, or an `unauthenticated` error line.
-    Unauthorized,
-    /// 403, or a `permission denied` error line: a missing right.
-    Forbidden,
-    /// 429.
-    RateLimited,
-    /// Another 4xx.
-    ClientError,
-    /// 5xx.
-    ServerError,
+    /// No connection, no answer in time, or an HTTP error status; a
+    /// `permission denied` / `unauthenticated` error line counts as
+    /// [`FailureKind::Forbidden`] / [`FailureKind::Unauthorized`].
+    Failed(FailureKind),
     /// Another `{"error": ...}` line.
     ErrorLine,
     /// The server ended the stream.
@@ -144,15 +166,15 @@ pub enum StreamError {
 }
 
 impl StreamError {
-    /// All, in label order.
+    /// All a stream can end with, in label order.
     pub const ALL: [StreamError; 9] = [
-        StreamError::Unreachable,
-        StreamError::Timeout,
-        StreamError::Unauthorized,
-        StreamError::Forbidden,
-        StreamError::RateLimited,
-        StreamError::ClientError,
-        StreamError::ServerError,
+        StreamError::Failed(FailureKind::Unreachable),
+        StreamError::Failed(FailureKind::Timeout),
+        StreamError::Failed(FailureKind::Unauthorized),
+        StreamError::Failed(FailureKind::Forbidden),
+        StreamError::Failed(FailureKind::RateLimited),
+        StreamError::Failed(FailureKind::ClientError),
+        StreamError::Failed(FailureKind::ServerError),
         StreamError::ErrorLine,
         StreamError::Closed,
     ];
@@ -160,16 +182,18 @@ impl StreamError {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            StreamError::Unreachable => "unreachable",
-            StreamError::Timeout => "timeout",
-            StreamError::Unauthorized => "unauthorized",
-            StreamError::Forbidden => "forbidden",
-            StreamError::RateLimited => "rate_limited",
-            StreamError::ClientError => "client_error",
-            StreamError::ServerError => "server_error",
+            StreamError::Failed(kind) => kind.as_str(),
             StreamError::ErrorLine => "error_line",
             StreamError::Closed => "closed",
         }
+    }
+
+    /// A missing right or a refused key: retried only after a long pause.
+    pub fn is_refused(self) -> bool {
+        matches!(
+            self,
+            StreamError::Failed(FailureKind::Forbidden | FailureKind::Unauthorized)
+        )
     }
 }
 
@@ -285,10 +309,10 @@ mod tests {
         a.apply(&up("a", -10.0, 20.0, 12), 3.0);
         a.apply(&up("zzz", -10.0, 20.0, 12), 4.0);
         let g = a.gateway("a").expect("subscribed");
-        assert_eq!(g.rssi.buckets, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(g.rssi.buckets, [1, 0, 0, 1, 0, 1]);
         assert_eq!(g.rssi.count, 3);
         assert_eq!(g.rssi.sum, -235.0);
-        assert_eq!(g.snr.buckets, [1, 0, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(g.snr.buckets, [1, 0, 0, 0, 0, 2]);
         assert_eq!(g.uplinks[2], 1);
         assert_eq!(g.uplinks[7], 2);
         assert_eq!(g.airtime, 1.5);
@@ -296,6 +320,32 @@ mod tests {
         assert_eq!(a.own.last_event, Some(3.0));
         assert_eq!(a.own.dropped, [0, 0, 0, 1]);
         assert_eq!(a.gateway("b").map(|g| g.rssi.count), Some(0));
+    }
+
+    #[test]
+    fn stream_errors_use_the_refresh_reasons_and_two_of_their_own() {
+        let labels: Vec<&str> = StreamError::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "unreachable",
+                "timeout",
+                "unauthorized",
+                "forbidden",
+                "rate_limited",
+                "client_error",
+                "server_error",
+                "error_line",
+                "closed"
+            ]
+        );
+        // Every status a stream can be refused with has its own counter.
+        for status in [400, 401, 403, 404, 429, 500, 503] {
+            let why = StreamError::Failed(FailureKind::from_status(status));
+            assert!(StreamError::ALL.contains(&why), "{status}");
+        }
+        assert!(StreamError::Failed(FailureKind::Forbidden).is_refused());
+        assert!(!StreamError::Failed(FailureKind::RateLimited).is_refused());
     }
 
     #[test]

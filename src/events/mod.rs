@@ -3,7 +3,8 @@
 //!
 //! After each successful refresh the cache hands the gateway list to
 //! [`Events::set_gateways`]; a supervisor task keeps one subscription
-//! ([`stream`]) per chunk of at most `events_chunk` gateways. Lines are
+//! ([`stream`]) per chunk of at most `events_chunk` gateways of one cluster
+//! (the one that serves the gateway's stats: [`crate::tts::stats_base`]). Lines are
 //! decoded ([`parse`]) and counted ([`aggregate`]); the families are written
 //! ([`render`]) into the cached output at refresh time, never per scrape.
 //!
@@ -18,8 +19,8 @@ pub mod lines;
 pub mod parse;
 pub mod render;
 pub mod stream;
+mod supervise;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -30,8 +31,18 @@ use url::Url;
 
 pub use crate::config::DEFAULT_EVENTS_CHUNK as DEFAULT_CHUNK;
 use crate::config::{ApiKey, Config};
+use crate::model::Gateway;
 use aggregate::Aggregator;
-use stream::Resume;
+
+/// A gateway to subscribe to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    /// Its ID.
+    pub id: String,
+    /// The Gateway Server it is connected to: its events come from that
+    /// cluster, as its stats do ([`crate::tts::stats_base`]).
+    pub gateway_server_address: Option<String>,
+}
 
 /// Back-off and limits of the streams; tests shorten them.
 #[derive(Clone, Debug)]
@@ -115,7 +126,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The running events source. Dropping it stops every stream.
 pub struct Events {
     shared: Arc<Shared>,
-    gateways: watch::Sender<Arc<Vec<String>>>,
+    gateways: watch::Sender<Arc<Vec<Subscription>>>,
     task: JoinHandle<()>,
 }
 
@@ -129,7 +140,7 @@ impl Events {
             rights_warned: AtomicBool::new(false),
         });
         let (tx, rx) = watch::channel(Arc::new(Vec::new()));
-        let task = tokio::spawn(supervise(shared.clone(), rx, chunk.max(1)));
+        let task = tokio::spawn(supervise::supervise(shared.clone(), rx, chunk.max(1)));
         Events {
             shared,
             gateways: tx,
@@ -138,9 +149,9 @@ impl Events {
     }
 
     /// Follow a new gateway list (after a successful refresh).
-    pub fn set_gateways(&self, ids: Vec<String>) {
-        if **self.gateways.borrow() != ids {
-            self.gateways.send_replace(Arc::new(ids));
+    pub fn set_gateways(&self, gateways: Vec<Subscription>) {
+        if **self.gateways.borrow() != gateways {
+            self.gateways.send_replace(Arc::new(gateways));
         }
     }
 
@@ -154,6 +165,9 @@ impl Events {
         self.shared
             .rights_warned
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        // A new URL may move gateways to other clusters: re-plan the chunks
+        // (those whose cluster did not change keep their stream).
+        self.gateways.send_modify(|_| {});
     }
 
     /// Write the events families, with the series of the gateways `keep`
@@ -179,8 +193,16 @@ impl Drop for Events {
 }
 
 impl crate::metrics::Extra for Events {
-    fn refreshed(&self, gateway_ids: Vec<String>) {
-        self.set_gateways(gateway_ids);
+    fn refreshed(&self, gateways: &[Gateway]) {
+        self.set_gateways(
+            gateways
+                .iter()
+                .map(|g| Subscription {
+                    id: g.id.clone(),
+                    gateway_server_address: g.gateway_server_address.clone(),
+                })
+                .collect(),
+        );
     }
 
     fn write(
@@ -189,82 +211,6 @@ impl crate::metrics::Extra for Events {
         out: &mut dyn std::io::Write,
     ) -> std::io::Result<()> {
         Events::write(self, keep, out)
-    }
-}
-
-/// One subscription and what it covers; dropping it stops the stream.
-struct Chunk {
-    ids: BTreeSet<String>,
-    resume: Arc<Mutex<Resume>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-}
-
-/// Keep one stream per chunk of the current gateway list. Gateways keep
-/// their chunk while they stay listed: only chunks that lost or gained
-/// gateways reconnect (resuming where they were).
-async fn supervise(shared: Arc<Shared>, mut rx: watch::Receiver<Arc<Vec<String>>>, size: usize) {
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    loop {
-        let ids = rx.borrow_and_update().clone();
-        lock(&shared.agg).set_gateways(&ids);
-        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut dirty = vec![false; chunks.len()];
-        for (c, d) in chunks.iter_mut().zip(dirty.iter_mut()) {
-            let before = c.ids.len();
-            c.ids.retain(|id| wanted.contains(id.as_str()));
-            *d = c.ids.len() != before;
-        }
-        let have: BTreeSet<String> = chunks.iter().flat_map(|c| c.ids.iter().cloned()).collect();
-        for id in wanted.iter().filter(|id| !have.contains(**id)) {
-            match chunks.iter().position(|c| c.ids.len() < size) {
-                Some(i) => {
-                    chunks[i].ids.insert((*id).to_owned());
-                    dirty[i] = true;
-                }
-                None => {
-                    chunks.push(Chunk {
-                        ids: BTreeSet::from([(*id).to_owned()]),
-                        resume: Arc::new(Mutex::new(Resume::default())),
-                        task: None,
-                    });
-                    dirty.push(true);
-                }
-            }
-        }
-        for (c, d) in chunks.iter_mut().zip(&dirty) {
-            if *d || c.task.is_none() {
-                if let Some(t) = c.task.take() {
-                    t.abort();
-                }
-                if !c.ids.is_empty() {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    c.task = Some(tokio::spawn(stream::run(
-                        shared.clone(),
-                        c.ids.iter().cloned().collect(),
-                        c.resume.clone(),
-                        seed,
-                    )));
-                }
-            }
-        }
-        chunks.retain(|c| !c.ids.is_empty());
-        if rx.changed().await.is_err() {
-            return;
-        }
     }
 }
 

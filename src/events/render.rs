@@ -5,13 +5,15 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::aggregate::{
-    Aggregator, DropReason, GatewayStats, Histogram, StreamError, RSSI_BUCKETS, SNR_BUCKETS,
+    Aggregator, DropReason, GatewayStats, Histogram, StreamError, BOUNDS, RSSI_BUCKETS, SNR_BUCKETS,
 };
 use super::parse::{MODULATIONS, TX_RESULTS};
 use crate::metrics::{escape_label_value, Family, Kind, Value};
 
 /// Write every events family to `out`: per-gateway series of the gateways
-/// `keep` accepts, and the exporter's own.
+/// `keep` accepts, and the exporter's own. The uplink families of a gateway
+/// (histograms, airtime, per-SF counts) appear with its first uplink; a
+/// gateway that received none has only its connect/disconnect counters.
 pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write) -> io::Result<()> {
     let mut gws = agg.gateways();
     gws.retain(|(id, _)| keep(id));
@@ -50,7 +52,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
         "Time on air of uplinks received by the gateway, from SF, bandwidth, coding rate and payload length.",
         Kind::Counter,
     );
-    for (id, g) in &gws {
+    for (id, g) in gws.iter().filter(|(_, g)| g.received() > 0) {
         f.sample(&[("gateway_id", id)], Value::F(g.airtime));
     }
     f.finish(&mut IoDyn(out))?;
@@ -79,6 +81,8 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
         }
     }
     f.finish(&mut IoDyn(out))?;
+    // Written for every subscribed gateway, from 0: a gateway's first
+    // (re)connect must show in increase(), and it is 2 series a gateway.
     for (name, help, get) in [
         (
             "ttn_gateway_connects_total",
@@ -156,18 +160,25 @@ fn histogram(
     out: &mut dyn Write,
     name: &str,
     help: &str,
-    bounds: &[f64; 8],
+    bounds: &[f64; BOUNDS],
     gws: &[(&str, &GatewayStats)],
     get: fn(&GatewayStats) -> &Histogram,
 ) -> io::Result<()> {
-    if gws.is_empty() {
+    // A gateway without observations has no series: all-zero histograms of
+    // silent or offline gateways would be most of the body and say nothing.
+    // Its series appear with the first uplink rendered.
+    let mut with = gws
+        .iter()
+        .map(|(id, g)| (id, get(g)))
+        .filter(|(_, h)| h.count > 0)
+        .peekable();
+    if with.peek().is_none() {
         return Ok(());
     }
     let mut b = String::new();
     // Writing to a String cannot fail.
     let _ = write!(b, "# HELP {name} {help}\n# TYPE {name} histogram\n");
-    for (id, g) in gws {
-        let h = get(g);
+    for (id, h) in with {
         let mut label = String::new();
         escape_label_value(id, &mut label);
         let mut cum = 0;

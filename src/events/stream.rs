@@ -15,7 +15,9 @@ use super::aggregate::{Aggregator, DropReason, StreamError};
 use super::lines::LineBuf;
 use super::parse::{self, Line};
 use super::{lock, Shared};
+use crate::model::FailureKind;
 use crate::sanitize::one_line;
+use url::Url;
 
 /// The Gateway Server events subscribed to.
 pub const NAMES: [&str; 6] = [
@@ -107,8 +109,14 @@ impl Drop for Open<'_> {
     }
 }
 
-/// Run the subscription for `ids` until aborted.
-pub async fn run(shared: Arc<Shared>, ids: Vec<String>, resume: Arc<Mutex<Resume>>, seed: u64) {
+/// Run the subscription for `ids` at `base` (their cluster) until aborted.
+pub async fn run(
+    shared: Arc<Shared>,
+    base: Url,
+    ids: Vec<String>,
+    resume: Arc<Mutex<Resume>>,
+    seed: u64,
+) {
     let mut rng = seed | 1;
     let mut attempt: u32 = 0;
     let mut last_logged: Option<StreamError> = None;
@@ -118,14 +126,14 @@ pub async fn run(shared: Arc<Shared>, ids: Vec<String>, resume: Arc<Mutex<Resume
             lock(&shared.agg).own.reconnects += 1;
         }
         first = false;
-        let end = once(&shared, &ids, &resume).await;
+        let end = once(&shared, &base, &ids, &resume).await;
         lock(&shared.agg).stream_error(end.why);
         if end.delivered {
             attempt = 0;
         }
         let t = &shared.timing;
         let wait = match end.why {
-            StreamError::Forbidden | StreamError::Unauthorized => t.refused_backoff,
+            why if why.is_refused() => t.refused_backoff,
             _ => {
                 let exp = t
                     .backoff_min
@@ -162,9 +170,9 @@ fn report(
         wait.as_secs_f64()
     );
     match end.why {
-        StreamError::Forbidden | StreamError::Unauthorized => {
+        why if why.is_refused() => {
             if !shared.rights_warned.swap(true, Ordering::Relaxed) {
-                let hint = if end.why == StreamError::Forbidden {
+                let hint = if why == StreamError::Failed(FailureKind::Forbidden) {
                     "the API key needs the right \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ) on the gateways for radio metrics"
                 } else {
                     "the API rejected the key"
@@ -186,7 +194,7 @@ fn report(
     *last = Some(end.why).filter(|_| !end.delivered);
 }
 
-async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
+async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume>) -> End {
     let params = shared.params();
     let mut body = json!({
         "identifiers": ids.iter().map(|id| json!({"gateway_ids": {"gateway_id": id}})).collect::<Vec<_>>(),
@@ -195,10 +203,10 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
     if let Some(after) = lock(resume).after.and_then(parse::format_time) {
         body["after"] = json!(after);
     }
-    let mut url = params.base.clone();
+    let mut url = base.clone();
     url.set_path(&format!(
         "{}/api/v3/events",
-        params.base.path().trim_end_matches('/')
+        base.path().trim_end_matches('/')
     ));
     let req = params
         .http
@@ -207,11 +215,18 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .json(&body);
     let mut resp = match tokio::time::timeout(params.request_timeout, req.send()).await {
-        Err(_) => return End::new(StreamError::Timeout, "no answer within request_timeout"),
-        Ok(Err(e)) if e.is_timeout() => return End::new(StreamError::Timeout, "timed out"),
+        Err(_) => {
+            return End::new(
+                StreamError::Failed(FailureKind::Timeout),
+                "no answer within request_timeout",
+            )
+        }
+        Ok(Err(e)) if e.is_timeout() => {
+            return End::new(StreamError::Failed(FailureKind::Timeout), "timed out")
+        }
         Ok(Err(e)) => {
             return End::new(
-                StreamError::Unreachable,
+                StreamError::Failed(FailureKind::Unreachable),
                 format!("cannot reach the API: {}", one_line(&chain(&e), 300)),
             )
         }
@@ -232,7 +247,7 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
                 return End {
                     delivered,
                     ..End::new(
-                        StreamError::Timeout,
+                        StreamError::Failed(FailureKind::Timeout),
                         format!("nothing read for {}s", idle.as_secs()),
                     )
                 }
@@ -241,7 +256,7 @@ async fn once(shared: &Shared, ids: &[String], resume: &Mutex<Resume>) -> End {
                 return End {
                     delivered,
                     ..End::new(
-                        StreamError::Unreachable,
+                        StreamError::Failed(FailureKind::Unreachable),
                         format!("read failed: {}", one_line(&chain(&e), 300)),
                     )
                 }
@@ -295,8 +310,8 @@ fn handle(
         }
         Line::Error { code, message } => {
             let why = match code {
-                7 => StreamError::Forbidden,
-                16 => StreamError::Unauthorized,
+                7 => StreamError::Failed(FailureKind::Forbidden),
+                16 => StreamError::Failed(FailureKind::Unauthorized),
                 _ => StreamError::ErrorLine,
             };
             Err(End::new(
@@ -354,13 +369,7 @@ async fn refused(timeout: Duration, mut resp: reqwest::Response, status: u16) ->
         .pointer("/details/0/correlation_id")
         .and_then(|n| n.as_str())
         .map(|n| one_line(n, 80));
-    let why = match status {
-        401 => StreamError::Unauthorized,
-        403 => StreamError::Forbidden,
-        429 => StreamError::RateLimited,
-        500..=599 => StreamError::ServerError,
-        _ => StreamError::ClientError,
-    };
+    let why = StreamError::Failed(FailureKind::from_status(status));
     let mut detail = format!("events answered HTTP {status}");
     if let Some(n) = name {
         detail.push_str(&format!(" {n}"));

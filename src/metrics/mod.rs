@@ -94,7 +94,7 @@ pub fn render_with(
 /// to write its families at render time.
 pub trait Extra: Send + Sync {
     /// The gateways of a successful refresh, sorted by ID.
-    fn refreshed(&self, gateway_ids: Vec<String>);
+    fn refreshed(&self, gateways: &[crate::model::Gateway]);
     /// Append its families to the output being rendered, with the series
     /// of the gateways `keep` accepts (a shard's, or all).
     fn write(

@@ -143,6 +143,18 @@ impl FailureKind {
         }
     }
 
+    /// The kind of an HTTP error status from the API (refresh requests and
+    /// the events stream alike).
+    pub fn from_status(status: u16) -> FailureKind {
+        match status {
+            401 => FailureKind::Unauthorized,
+            403 => FailureKind::Forbidden,
+            429 => FailureKind::RateLimited,
+            500..=599 => FailureKind::ServerError,
+            _ => FailureKind::ClientError,
+        }
+    }
+
     /// Every kind, for pre-initialised counters.
     pub const ALL: [FailureKind; 10] = [
         FailureKind::Unreachable,

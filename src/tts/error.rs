@@ -116,13 +116,7 @@ impl Error {
             Error::Timeout { .. } => FailureKind::Timeout,
             Error::BadResponse { .. } => FailureKind::BadResponse,
             Error::Limit { .. } => FailureKind::Limit,
-            Error::Status { status, .. } => match status {
-                401 => FailureKind::Unauthorized,
-                403 => FailureKind::Forbidden,
-                429 => FailureKind::RateLimited,
-                500..=599 => FailureKind::ServerError,
-                _ => FailureKind::ClientError,
-            },
+            Error::Status { status, .. } => FailureKind::from_status(*status),
         }
     }
 
