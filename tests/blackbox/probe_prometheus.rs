@@ -2,14 +2,11 @@
 //! `packaging/prometheus/` configs: two split the shards of a 400-gateway
 //! fake between them, a third probes two named targets.
 
-mod common;
-mod probe_support;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::probe::*;
+use crate::common::*;
 use fake_tts::FAKE_ORG_ID;
-use probe_support::*;
 use ttn_exporter::config::Scope;
 
 /// A Prometheus server on a free port, killed on drop.

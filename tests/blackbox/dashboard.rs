@@ -2,13 +2,11 @@
 //! (Grafana itself is not installable here), and every panel query evaluated
 //! by a real Prometheus that scrapes the exporter against the fake TTS.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway};
 use serde_json::Value;
 

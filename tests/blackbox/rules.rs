@@ -3,13 +3,11 @@
 //! sure every alert has a severity, a summary and a description, is shown
 //! both firing and not firing, and only names metrics the exporter serves.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, Fault, Route};
 use serde_yaml::Value;
 

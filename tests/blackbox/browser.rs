@@ -4,13 +4,11 @@
 //! The screenshot is kept in Cargo's per-test temp dir
 //! (`target/tmp/status-page.png`) for a human to look at.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 
 /// Run chromium headless with `args` and `url`; kill it after 90 s.

@@ -1,12 +1,10 @@
 //! `promtool check metrics` (Debian package `prometheus`) on the exporter's
 //! real output: it must find nothing to complain about.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeGateway, Fault, Route};
 
 fn promtool(text: &str) -> (bool, String) {

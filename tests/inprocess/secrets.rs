@@ -1,11 +1,9 @@
 //! The key never appears in log output, at any level, on any path.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::{ApiKey, Scope};
 

@@ -1,17 +1,14 @@
 //! Named targets at `/probe?target=NAME` and hash sharding
 //! (`shard=I&shards=N`) of `/metrics` and `/probe`, against the fake TTS.
 
-mod common;
-mod probe_support;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeGateway, FAKE_ORG_ID};
 use ttn_exporter::cache::Source;
 use ttn_exporter::config::Scope;
 
-use probe_support::*;
+use crate::common::probe::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_targets_with_their_own_keys_see_their_own_gateways() {

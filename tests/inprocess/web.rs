@@ -1,12 +1,10 @@
 //! TLS and basic auth from an exporter-toolkit style web config, tested
 //! with real clients (reqwest with rustls, and curl).
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 use ttn_exporter::server::Limits;
 use ttn_exporter::systemd::Environment;

@@ -4,9 +4,7 @@
 //! `status_page::builds()` counts per process, so this binary has exactly
 //! one test that serves `/` (the browser test lives in tests/browser.rs).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 use ttn_exporter::cache::Source;
 use ttn_exporter::status_page;

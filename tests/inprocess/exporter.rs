@@ -1,12 +1,10 @@
 //! The exporter in-process against the fake TTS: exact series, pagination,
 //! batching and fallback, single flight, failures and recovery.
 
-mod common;
-
 use std::io::Read;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::Scope;
 

@@ -10,8 +10,6 @@
 //! its process even when the test fails, and checks on drop that no key
 //! appeared in anything the process printed.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{write_file, Files};
+use crate::common::{write_file, Files};
 use fake_tts::{FakeGateway, FakeTts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");

@@ -6,15 +6,13 @@
 //! /etc/ttn-exporter/config.toml of the machine is read), a loopback API URL
 //! and listen address, and a bounded wait; nothing leaves 127.0.0.1.
 
-mod common;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{write_file, Files};
+use crate::common::{write_file, Files};
 use fake_tts::{FakeGateway, FakeTts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");

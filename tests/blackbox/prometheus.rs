@@ -1,11 +1,9 @@
 //! A real Prometheus server (Debian package `prometheus`) scrapes the
 //! exporter: it must parse the gzip output and see the gateways.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 
 async fn query(port: u16, q: &str) -> Option<f64> {

@@ -2,13 +2,11 @@
 //! without double counting, bounded and sanitised input, a key without the
 //! traffic right, gateways that leave, and promtool on the output.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, FakeTts};
 use ttn_exporter::cache::{Cache, Source};
 use ttn_exporter::config::{ApiKey, Config};

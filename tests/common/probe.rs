@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
-use crate::common::*;
+use super::*;
 use ttn_exporter::config::{ApiKey, Scope, Target};
 
 pub const ACME_KEY: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";

@@ -5,8 +5,6 @@
 //! TTS, over 127.0.0.1 only; every wait is bounded and the child is killed
 //! on drop.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -14,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Files;
+use crate::common::Files;
 use fake_tts::{FakeGateway, FakeTts, Route};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");

@@ -1,9 +1,7 @@
-//! The exporter against a hostile stand-in API (tests/hostile/server.rs):
+//! The exporter against a hostile stand-in API (hostile/server.rs):
 //! endless pagers, huge and repeated answers, forged text, redirects, IDs
 //! that are paths, bad fields, a slow API. Each test failed before its fix.
 
-mod common;
-#[path = "hostile/server.rs"]
 mod server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +14,7 @@ use server::{json, page, with_header, Hostile, BATCH, LIST};
 use ttn_exporter::config::{ApiKey, Scope};
 use ttn_exporter::tts::Client;
 
-use common::{client, config, series, value, Exporter, KEY};
+use crate::common::{client, config, series, value, Exporter, KEY};
 
 /// An exporter against `api` with the test defaults.
 async fn exporter(api: &Hostile) -> Exporter {

@@ -2,11 +2,9 @@
 //! HTTP/1.0, pipelining. The exporter keeps serving others and bounds what
 //! each abuser costs.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
