@@ -12,6 +12,7 @@ mod demo;
 mod events;
 mod exporter;
 mod fuzz;
+mod helpers;
 mod hostile;
 mod location;
 mod probe;
