@@ -6,21 +6,14 @@
 //! /etc/ttn-exporter/config.toml of the machine is read), a loopback API URL
 //! and listen address, and a bounded wait; nothing leaves 127.0.0.1.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
 
-use crate::common::{write_file, Files};
+use crate::common::{write_file, Files, KEY};
+use crate::process::{require_absent, runtime, Daemon, BAD_KEY_PART, BIN};
 use fake_tts::{FakeGateway, FakeTts};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
-/// Accepted by the fake by default; obviously not a real key.
-const KEY: &str = fake_tts::DEFAULT_KEY;
-/// Key text used in the bad-key cases; must never be echoed.
-const BAD_KEY_PART: &str = "FAKE-SPACED";
-const WAIT: Duration = Duration::from_secs(30);
 const EX_CONFIG: i32 = 78;
 
 /// A finished run.
@@ -41,50 +34,18 @@ impl Run {
     }
 }
 
-/// Run to completion with a bounded wait; the child is killed on timeout
-/// (and the test fails).
-fn run(mut cmd: Command) -> Run {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let read = |mut p: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = p.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = read(Box::new(child.stdout.take().expect("piped")));
-    let err = read(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let e = err.join().unwrap_or_default();
-            panic!("{cmd:?} did not finish within {WAIT:?}; stderr:\n{e}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+/// Run to completion with a bounded wait (the child is killed on timeout
+/// and the test fails); no key in its output, no panic.
+fn run(cmd: Command) -> Run {
+    let mut d = Daemon::spawn(cmd);
     let run = Run {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status: d.wait_exit(),
+        stdout: d.stdout(),
+        stderr: d.stderr(),
     };
-    for secret in [KEY, "FAKE-TEST-KEY", BAD_KEY_PART] {
-        assert!(
-            !run.stdout.contains(secret) && !run.stderr.contains(secret),
-            "the key appeared in the output of {cmd:?}:\n{}",
-            run.describe()
-        );
-    }
     assert!(
         !run.stderr.contains("panicked"),
-        "{cmd:?} panicked:\n{}",
+        "panicked:\n{}",
         run.describe()
     );
     run
@@ -313,9 +274,9 @@ fn bad_inputs_exit_78_with_one_line() {
 #[test]
 #[ignore = "needs a machine without /etc/ttn-exporter/key (the package's default key file)"]
 fn missing_credential_names_the_key_file_on_disk() {
-    assert!(
-        !Path::new("/etc/ttn-exporter/key").exists(),
-        "/etc/ttn-exporter/key exists here, so the binary would read it: run this test where the package is not set up"
+    require_absent(
+        "/etc/ttn-exporter/key",
+        "the binary would read it: run this test where the package is not set up",
     );
     let s = Files::new();
     let creds = s.dir.path().join("credentials");
@@ -407,14 +368,6 @@ fn help_and_version_exit_0() {
         "--version: {}",
         r.stdout
     );
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// `check` makes one round trip to the (fake) API and prints the summary.

@@ -5,120 +5,12 @@
 use std::collections::BTreeSet;
 
 use crate::common::probe::*;
-use crate::common::*;
-use fake_tts::FAKE_ORG_ID;
-use ttn_exporter::config::Scope;
-
-/// A Prometheus server on a free port, killed on drop.
-struct Prometheus {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// Start with the shipped `packaging/prometheus/FILE`, pointed at
-    /// `exporter`, scraping every second, with `edit` applied.
-    fn start(file: &str, exporter: &str, edit: impl Fn(String) -> String) -> Prometheus {
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("packaging/prometheus")
-            .join(file);
-        let text = std::fs::read_to_string(&shipped).unwrap();
-        assert!(text.contains("localhost:9715") && text.contains("scrape_interval: 30s"));
-        let text = edit(
-            text.replace("localhost:9715", exporter)
-                .replace("scrape_interval: 30s", "scrape_interval: 1s"),
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(&cfg, text).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus not found: apt-get install prometheus");
-        Prometheus {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// The values of label `label` over the result of instant query `q`.
-    async fn labels(&self, q: &str, label: &str) -> Option<BTreeSet<String>> {
-        let r = client()
-            .get(format!("http://127.0.0.1:{}/api/v1/query", self.port))
-            .query(&[("query", q)])
-            .send()
-            .await
-            .ok()?;
-        let v: serde_json::Value = r.json().await.ok()?;
-        let result = v.pointer("/data/result")?.as_array()?;
-        result
-            .iter()
-            .map(|s| Some(s.pointer(&format!("/metric/{label}"))?.as_str()?.to_owned()))
-            .collect()
-    }
-}
-
-impl Prometheus {
-    /// `gateway_id`s of query `q`, polled until there are at least `min`
-    /// (or 90 s pass).
-    async fn gateways(&self, q: &str, min: usize) -> BTreeSet<String> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        loop {
-            let v = self.labels(q, "gateway_id").await.unwrap_or_default();
-            if v.len() >= min || std::time::Instant::now() > deadline {
-                return v;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-    }
-}
+use crate::prometheus_server::Prometheus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus (apt install prometheus)"]
 async fn prometheus_servers_split_shards_and_probe_targets() {
-    let fake = fake(fake_tts::synthetic_fleet(400)).await;
-    fake.set_keys(&[KEY, ACME_KEY]);
-    fake.set_gateway_key(BETA_KEY, &["gw-000000", "gw-000001"]);
-    let exp = Exporter::start(config(&fake.url())).await;
-    let url = fake.url();
-    exp.cache
-        .targets()
-        .apply(&[
-            target(
-                "acme",
-                &url,
-                ACME_KEY,
-                Scope::Organization(FAKE_ORG_ID.into()),
-            ),
-            target(
-                "beta",
-                &url,
-                BETA_KEY,
-                Scope::Explicit(vec!["gw-000000".into(), "gw-000001".into()]),
-            ),
-        ])
-        .unwrap();
+    let (_fake, exp) = acme_and_beta(fake_tts::synthetic_fleet(400), &[]).await;
     let addr = exp.addr.to_string();
     let keep = |n: &'static str| {
         move |t: String| {
@@ -126,9 +18,9 @@ async fn prometheus_servers_split_shards_and_probe_targets() {
             t.replace("regex: '0'", &format!("regex: '{n}'"))
         }
     };
-    let first = Prometheus::start("sharded.yml", &addr, keep("0"));
-    let second = Prometheus::start("sharded.yml", &addr, keep("1"));
-    let third = Prometheus::start("probe.yml", &addr, |t| t);
+    let first = Prometheus::shipped("sharded.yml", &addr, keep("0"));
+    let second = Prometheus::shipped("sharded.yml", &addr, keep("1"));
+    let third = Prometheus::shipped("probe.yml", &addr, |t| t);
 
     let q = "ttn_gateway_info{job=\"ttn_sharded\"}";
     let a = first.gateways(q, 150).await;

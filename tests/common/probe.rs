@@ -1,16 +1,14 @@
-//! Helpers shared by tests/probe.rs and tests/probe_prometheus.rs.
+//! Named targets, shared by tests/inprocess/probe.rs and
+//! tests/blackbox/probe_prometheus.rs: their keys, and the fake and exporter
+//! they run against.
 
-#![allow(dead_code)]
-
-use std::collections::BTreeSet;
-use std::io::Read;
+use fake_tts::{FakeGateway, FakeTts, FAKE_ORG_ID};
+use ttn_exporter::config::{ApiKey, Scope, Target};
 
 use super::*;
-use ttn_exporter::config::{ApiKey, Scope, Target};
 
 pub const ACME_KEY: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";
 pub const BETA_KEY: &str = "NNSXS.FAKE-BETA-GATEWAY-KEY.NOT-A-SECRET";
-pub const WRONG_KEY: &str = "NNSXS.FAKE-UNKNOWN-KEY.NOT-A-SECRET";
 
 pub fn target(name: &str, url: &str, key: &str, scope: Scope) -> Target {
     let mut config = config(url);
@@ -22,38 +20,37 @@ pub fn target(name: &str, url: &str, key: &str, scope: Scope) -> Target {
     }
 }
 
-/// Gateway IDs in a body (from `ttn_gateway_info`).
-pub fn ids(text: &str) -> BTreeSet<String> {
-    series(text, "ttn_gateway_info")
-        .iter()
-        .filter_map(|l| {
-            let rest = l.split("gateway_id=\"").nth(1)?;
-            Some(rest.split('"').next()?.to_owned())
-        })
-        .collect()
-}
-
-pub async fn get(url: &str, gzip: bool) -> (u16, String) {
-    let mut req = client().get(url);
-    if gzip {
-        req = req.header("Accept-Encoding", "gzip");
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let zipped = resp
-        .headers()
-        .get("content-encoding")
-        .is_some_and(|v| v == "gzip");
-    assert_eq!(zipped, gzip && status == 200, "{url}");
-    let bytes = resp.bytes().await.unwrap();
-    let text = if zipped {
-        let mut t = String::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_string(&mut t)
-            .unwrap();
-        t
-    } else {
-        String::from_utf8(bytes.to_vec()).unwrap()
-    };
-    (status, text)
+/// A fake with `gateways` that takes `KEY` and `ACME_KEY` for everything
+/// and `BETA_KEY` for gw-000000 and gw-000001; an exporter against it with
+/// the targets `acme` (the fake's organization, `ACME_KEY`), `beta` (those
+/// two gateways, `BETA_KEY`) and then `more` (name, key, scope).
+pub async fn acme_and_beta(
+    gateways: Vec<FakeGateway>,
+    more: &[(&str, &str, Scope)],
+) -> (FakeTts, Exporter) {
+    let fake = fake(gateways).await;
+    fake.set_keys(&[KEY, ACME_KEY]);
+    fake.set_gateway_key(BETA_KEY, &["gw-000000", "gw-000001"]);
+    let exp = Exporter::start(config(&fake.url())).await;
+    let url = fake.url();
+    let mut targets = vec![
+        target(
+            "acme",
+            &url,
+            ACME_KEY,
+            Scope::Organization(FAKE_ORG_ID.into()),
+        ),
+        target(
+            "beta",
+            &url,
+            BETA_KEY,
+            Scope::Explicit(vec!["gw-000000".into(), "gw-000001".into()]),
+        ),
+    ];
+    targets.extend(
+        more.iter()
+            .map(|(name, key, scope)| target(name, &url, key, scope.clone())),
+    );
+    exp.cache.targets().apply(&targets).unwrap();
+    (fake, exp)
 }

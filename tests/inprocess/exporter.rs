@@ -5,6 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use crate::common::*;
+use crate::helpers::fixture;
 use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::Scope;
 

@@ -36,3 +36,12 @@ pub fn in_own_process(test: &str) -> bool {
     );
     false
 }
+
+/// Fixture body from tests/fixtures/tts (copies of recorded API bodies).
+pub fn fixture(name: &str) -> serde_json::Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tts")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
+}

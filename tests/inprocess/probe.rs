@@ -2,6 +2,7 @@
 //! (`shard=I&shards=N`) of `/metrics` and `/probe`, against the fake TTS.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 
 use crate::common::*;
 use fake_tts::{FakeGateway, FAKE_ORG_ID};
@@ -10,31 +11,51 @@ use ttn_exporter::config::Scope;
 
 use crate::common::probe::*;
 
+const WRONG_KEY: &str = "NNSXS.FAKE-UNKNOWN-KEY.NOT-A-SECRET";
+
+/// Gateway IDs in a body (from `ttn_gateway_info`).
+pub fn ids(text: &str) -> BTreeSet<String> {
+    series(text, "ttn_gateway_info")
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("gateway_id=\"").nth(1)?;
+            Some(rest.split('"').next()?.to_owned())
+        })
+        .collect()
+}
+
+pub async fn get(url: &str, gzip: bool) -> (u16, String) {
+    let mut req = client().get(url);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let zipped = resp
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    assert_eq!(zipped, gzip && status == 200, "{url}");
+    let bytes = resp.bytes().await.unwrap();
+    let text = if zipped {
+        let mut t = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut t)
+            .unwrap();
+        t
+    } else {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    (status, text)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_targets_with_their_own_keys_see_their_own_gateways() {
-    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
-    fake.set_keys(&[KEY, ACME_KEY]);
-    fake.set_gateway_key(BETA_KEY, &["gw-000000", "gw-000001"]);
-    let exp = Exporter::start(config(&fake.url())).await;
-    let url = fake.url();
-    exp.cache
-        .targets()
-        .apply(&[
-            target(
-                "acme",
-                &url,
-                ACME_KEY,
-                Scope::Organization(FAKE_ORG_ID.into()),
-            ),
-            target(
-                "beta",
-                &url,
-                BETA_KEY,
-                Scope::Explicit(vec!["gw-000000".into(), "gw-000001".into()]),
-            ),
-            target("wrong", &url, WRONG_KEY, Scope::All),
-        ])
-        .unwrap();
+    let (fake, exp) = acme_and_beta(
+        (0..12).map(FakeGateway::synthetic).collect(),
+        &[("wrong", WRONG_KEY, Scope::All)],
+    )
+    .await;
 
     let (s, acme) = get(&exp.url("/probe?target=acme"), false).await;
     assert_eq!(s, 200);
