@@ -63,11 +63,7 @@ async fn chromium_renders_the_status_page() {
             .await
             .unwrap();
     let text = String::from_utf8_lossy(&dom.stdout);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
+    assert_success(&dom);
     for needle in [
         "ttn_up 1",
         "20 gateways, 10 connected, 10 offline",
@@ -95,11 +91,7 @@ async fn chromium_renders_the_status_page() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     // IHDR: width and height as asked.

@@ -32,17 +32,11 @@ fn rules(name: &str) -> Vec<Value> {
 }
 
 fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("promtool not found: apt-get install prometheus");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    tool(
+        Command::new("promtool").args(args).current_dir(cwd),
+        "",
+        "apt install prometheus",
+    )
 }
 
 #[test]

@@ -154,3 +154,49 @@ impl Files {
         self.path("key")
     }
 }
+
+/// Runs the outside tool `cmd` to completion with `input` on its stdin:
+/// whether it succeeded, and what it said (stdout, then stderr). Panics with
+/// the install hint `install` when the tool is missing.
+pub fn tool(cmd: &mut std::process::Command, input: &str, install: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{:?}: {e} ({install})", cmd.get_program()));
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write to the tool");
+    drop(stdin);
+    let out = child.wait_with_output().expect("the tool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// `promtool check metrics` on an exposition: (clean, what it said).
+pub fn promtool_check_metrics(text: &str) -> (bool, String) {
+    let (ok, said) = tool(
+        std::process::Command::new("promtool").args(["check", "metrics"]),
+        text,
+        "apt install prometheus",
+    );
+    (ok && said.trim().is_empty(), said)
+}
+
+/// Asserts that an outside tool exited 0, with its stderr in the message.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

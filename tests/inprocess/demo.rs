@@ -8,6 +8,7 @@ mod example;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::helpers::get_text;
 
 fn uplinks(text: &str) -> f64 {
     series(text, "ttn_gateway_uplink_messages_total")
@@ -30,16 +31,7 @@ async fn the_demo_serves_a_changing_fleet() {
     .await
     .unwrap();
     let url = |p: &str| format!("http://{}{p}", d.addr);
-    let c = client();
-    let scrape = || async {
-        c.get(url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || get_text(url("/metrics"));
 
     let first = scrape().await;
     assert_eq!(value(&first, "ttn_up"), Some(1.0), "{first}");
@@ -62,7 +54,7 @@ async fn the_demo_serves_a_changing_fleet() {
         assert!(Instant::now() < deadline, "uplink counters never grew");
     }
 
-    let page = c.get(url("/")).send().await.unwrap().text().await.unwrap();
+    let page = get_text(url("/")).await;
     assert!(
         page.contains("50 gateways, 40 connected, 10 offline"),
         "{page}"

@@ -141,11 +141,7 @@ async fn tls_and_basic_auth_with_curl() {
     ]))
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ttn_up 1"));
     let out = curl(s(&[
         "-sS",
