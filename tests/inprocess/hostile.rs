@@ -21,6 +21,19 @@ async fn exporter(api: &Hostile) -> Exporter {
     Exporter::start(config(&api.url())).await
 }
 
+/// An exporter against `api` and its first scrape, which must say `ttn_up 1`.
+async fn scrape_up(api: &Hostile) -> (Exporter, String) {
+    let exp = exporter(api).await;
+    let out = exp.scrape().await;
+    assert_eq!(
+        value(&out, "ttn_up"),
+        Some(1.0),
+        "{}",
+        comment(&out).unwrap_or("")
+    );
+    (exp, out)
+}
+
 /// The `# ttn_up 0: ...` line, if any.
 fn comment(text: &str) -> Option<&str> {
     text.lines().find(|l| l.starts_with("# ttn_up 0: "))
@@ -134,14 +147,7 @@ async fn sub_bands_per_gateway_are_bounded_and_repeats_dropped() {
         ),
     )
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     let util = series(&out, "ttn_gateway_sub_band_downlink_utilization_ratio");
     let many = util.iter().filter(|l| l.contains("gw-many")).count();
     let same = util.iter().filter(|l| l.contains("gw-same")).count();
@@ -164,14 +170,7 @@ async fn one_bad_counter_drops_that_field_not_the_fleet() {
             .into(),
     )
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     let up = "ttn_gateway_uplink_messages_total";
     assert_eq!(
         value(&out, &format!("{up}{{gateway_id=\"gw-good\"}}")),
@@ -295,14 +294,7 @@ async fn gateway_ids_that_are_paths_are_dropped_and_counted() {
         .boxed()
     })
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     assert_eq!(series(&out, "ttn_gateway_connected").len(), 1, "{out}");
     assert_eq!(
         value(

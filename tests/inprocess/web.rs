@@ -61,42 +61,30 @@ async fn tls_and_basic_auth_with_reqwest() {
         .build()
         .unwrap();
 
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let get = |auth: Option<(&str, &str)>| {
+        let mut req = tls_client.get(&url);
+        if let Some((user, password)) = auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        async { req.send().await.unwrap() }
+    };
+
+    let r = get(Some(("prometheus", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("ttn_up 1"));
     // Again: served from the accepted-credentials memory, same answer.
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("prometheus", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 200);
 
-    let r = tls_client.get(&url).send().await.unwrap();
+    let r = get(None).await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.headers()["www-authenticate"],
         "Basic realm=\"ttn-exporter\""
     );
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("prometheus", "wrong"))).await;
     assert_eq!(r.status(), 401);
-    let r = tls_client
-        .get(&url)
-        .basic_auth("nobody", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("nobody", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 401);
 
     // Plain HTTP on the TLS port gets no metrics.
