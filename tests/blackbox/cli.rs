@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use crate::common::{write_file, Files, KEY};
-use crate::process::{require_absent, runtime, Daemon, BAD_KEY_PART, BIN};
-use fake_tts::{FakeGateway, FakeTts};
+use crate::process::{background_fake, require_absent, Daemon, BAD_KEY_PART, BIN};
+use fake_tts::FakeGateway;
 
 const EX_CONFIG: i32 = 78;
 
@@ -373,11 +373,10 @@ fn help_and_version_exit_0() {
 /// `check` makes one round trip to the (fake) API and prints the summary.
 #[test]
 fn check_prints_gateways_and_connected() {
-    let rt = runtime();
     // Synthetic kinds cycle: connected, connected, disconnected, never.
     let n = 6;
     let connected = (0..n).filter(|i| i % 4 < 2).count();
-    let fake = rt.block_on(FakeTts::start((0..n).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..n).map(FakeGateway::synthetic).collect());
     let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));
     cmd.arg("check");
@@ -396,8 +395,7 @@ fn check_prints_gateways_and_connected() {
 /// `check` with a key the API rejects: non-zero, one line naming HTTP 401.
 #[test]
 fn check_with_rejected_key_names_http_401() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start((0..2).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..2).map(FakeGateway::synthetic).collect());
     fake.set_keys(&["NNSXS.FAKE-OTHER-KEY.NOT-A-SECRET"]);
     let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));

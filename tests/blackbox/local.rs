@@ -11,8 +11,8 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crate::common::Files;
-use crate::process::{exporter, free_port, loopback, runtime, scrape, Daemon};
-use fake_tts::{FakeGateway, FakeTts, Route};
+use crate::process::{background_fake, exporter, free_port, loopback, runtime, scrape, Daemon};
+use fake_tts::{FakeGateway, Route};
 
 /// One HTTP/1.0 GET from `from` (a loopback source address); status line
 /// and body. Bounded by `limit`.
@@ -66,8 +66,7 @@ fn port_in_use_exits_78_with_one_line() {
 /// of the API keeps the cached output fresh.
 #[test]
 fn sighups_do_not_cause_refreshes() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start((0..3).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..3).map(FakeGateway::synthetic).collect());
     let files = Files::new();
     let addr = loopback(free_port());
     let mut d = Daemon::spawn(exporter(&files, &fake.url(), addr));
@@ -94,8 +93,7 @@ fn sighups_do_not_cause_refreshes() {
         "reloads refreshed:\n{}",
         d.stderr()
     );
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
 }
 
 /// Issue 9 items 9 and 10: a FIFO as key file blocked the reload inside the
@@ -103,8 +101,7 @@ fn sighups_do_not_cause_refreshes() {
 /// a message saying what it is, and SIGTERM stops the exporter at once.
 #[test]
 fn fifo_key_at_reload_does_not_block_sigterm() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(vec![FakeGateway::synthetic(0)]));
+    let (_rt, fake) = background_fake(vec![FakeGateway::synthetic(0)]);
     let files = Files::new();
     let addr = loopback(free_port());
     let mut d = Daemon::spawn(exporter(&files, &fake.url(), addr));
@@ -131,8 +128,7 @@ fn fifo_key_at_reload_does_not_block_sigterm() {
 /// cannot hold every slot, and accept failures are logged rarely.
 #[test]
 fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(vec![FakeGateway::synthetic(0)]));
+    let (_rt, fake) = background_fake(vec![FakeGateway::synthetic(0)]);
     let files = Files::new();
     let addr = loopback(free_port());
     let mut cmd = exporter(&files, &fake.url(), addr);
@@ -186,6 +182,5 @@ fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
         d.stderr()
     );
     drop(flood);
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
 }

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::common::{Files, KEY};
+use fake_tts::{FakeGateway, FakeTts};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
@@ -38,6 +39,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// The fake TTS with `gateways` on a [`runtime`] in the background; keep
+/// the runtime as long as the fake.
+pub fn background_fake(gateways: Vec<FakeGateway>) -> (tokio::runtime::Runtime, FakeTts) {
+    let rt = runtime();
+    let fake = rt.block_on(FakeTts::start(gateways));
+    (rt, fake)
 }
 
 /// A loopback port nothing listens on right now.
@@ -235,6 +244,12 @@ impl Daemon {
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         let rc = unsafe { libc::kill(pid, signo) };
         assert_eq!(rc, 0, "kill -{sig} {}", self.pid());
+    }
+
+    /// SIGTERM, then a clean exit.
+    pub fn stop(&mut self) {
+        self.signal("TERM");
+        self.assert_clean_exit();
     }
 
     /// Wait (bounded by [`WAIT`]) for the process to exit.

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use crate::common::{value, write_file, Files, KEY};
 use crate::process::{
-    closed_api, exporter, free_port, get, loopback, require_absent, runtime, scrape, Daemon, BIN,
-    NEW_KEY, SECRETS,
+    background_fake, closed_api, exporter, free_port, get, loopback, require_absent, scrape,
+    Daemon, BIN, NEW_KEY, SECRETS,
 };
-use fake_tts::{synthetic_fleet, FakeTts};
+use fake_tts::synthetic_fleet;
 use harness::*;
 
 // ---------------------------------------------------------------------------
@@ -34,8 +34,7 @@ use harness::*;
 #[test]
 #[ignore = "needs systemd-socket-activate (apt install systemd)"]
 fn socket_activation_serves_the_passed_socket_and_binds_nothing_else() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(4)));
+    let (_rt, fake) = background_fake(synthetic_fleet(4));
     let files = Files::new();
     let port = free_port();
     let other = free_port();
@@ -86,8 +85,7 @@ fn socket_activation_serves_the_passed_socket_and_binds_nothing_else() {
     // Still serving on the passed socket.
     assert_eq!(get(loopback(port), "/-/healthy").expect("healthy").0, 200);
 
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
 }
 
 // ---------------------------------------------------------------------------
@@ -97,8 +95,7 @@ fn socket_activation_serves_the_passed_socket_and_binds_nothing_else() {
 /// WATCHDOG_USEC again and again, STOPPING=1 on SIGTERM and exit 0.
 #[test]
 fn readiness_status_watchdog_and_stopping() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(5)));
+    let (_rt, fake) = background_fake(synthetic_fleet(5));
     let files = Files::new();
     let mut notify = Notify::bind(files.dir.path());
     let port = free_port();
@@ -252,8 +249,7 @@ fn runs_without_notify_socket() {
     let body = scrape(loopback(port));
     // The API is down: the exporter says so instead of failing the scrape.
     assert_eq!(value(&body, "ttn_up"), Some(0.0), "ttn_up in:\n{body}");
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
     assert_text_log(&d.stderr());
 }
 
@@ -266,8 +262,7 @@ fn runs_without_notify_socket() {
 /// config or key logs one error line and keeps the old configuration.
 #[test]
 fn sighup_rotates_the_key_file_without_dropping_the_socket() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(3)));
+    let (_rt, fake) = background_fake(synthetic_fleet(3));
     let files = Files::new();
     let port = free_port();
     let addr = loopback(port);
@@ -325,8 +320,7 @@ fn sighup_rotates_the_key_file_without_dropping_the_socket() {
     assert_eq!(fake.seen_tokens(), vec![NEW_KEY.to_owned()]);
 
     assert_eq!(kept.healthy(), 200, "same connection after failed reloads");
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
     assert_text_log(&d.stderr());
 }
 
@@ -337,8 +331,7 @@ fn sighup_rotates_the_key_file_without_dropping_the_socket() {
 #[test]
 #[ignore = "needs systemd-socket-activate (apt install systemd)"]
 fn sighup_rotates_the_credential_on_the_passed_socket() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(2)));
+    let (_rt, fake) = background_fake(synthetic_fleet(2));
     let files = Files::new();
     let creds = files.path("credentials");
     std::fs::create_dir(&creds).expect("mkdir");
@@ -380,8 +373,7 @@ fn sighup_rotates_the_credential_on_the_passed_socket() {
     assert_eq!(kept.healthy(), 200, "same connection after the reload");
     assert!(d.error_lines().is_empty(), "{}", d.stderr());
 
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
 }
 
 // ---------------------------------------------------------------------------
@@ -392,8 +384,7 @@ fn sighup_rotates_the_credential_on_the_passed_socket() {
 /// carry the key (also checked on drop of every [`Daemon`]).
 #[test]
 fn logs_are_text_on_stderr_without_the_journal_and_never_show_the_key() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(2)));
+    let (_rt, fake) = background_fake(synthetic_fleet(2));
     for journal_stream in [None, Some("1:1")] {
         let files = Files::new();
         let port = free_port();
@@ -406,8 +397,7 @@ fn logs_are_text_on_stderr_without_the_journal_and_never_show_the_key() {
         d.wait_healthy(loopback(port));
         let body = scrape(loopback(port));
         assert_eq!(value(&body, "ttn_up"), Some(1.0), "ttn_up in:\n{body}");
-        d.signal("TERM");
-        d.assert_clean_exit();
+        d.stop();
         let err = d.stderr();
         assert_text_log(&err);
         assert!(err.contains("INFO"), "{err}");
@@ -424,8 +414,7 @@ fn logs_are_text_on_stderr_without_the_journal_and_never_show_the_key() {
 /// A rejected key logs the failure without the key.
 #[test]
 fn rejected_key_is_logged_without_the_key() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(synthetic_fleet(2)));
+    let (_rt, fake) = background_fake(synthetic_fleet(2));
     fake.set_keys(&[NEW_KEY]);
     let files = Files::new(); // holds KEY, which the fake now rejects
     let port = free_port();
@@ -437,8 +426,7 @@ fn rejected_key_is_logged_without_the_key() {
     assert_eq!(value(&body, "ttn_up"), Some(0.0), "ttn_up in:\n{body}");
     assert!(fake.seen_tokens().contains(&KEY.to_owned()));
     d.wait_stderr("a log line about the rejected key", |e| e.contains("401"));
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
     assert_text_log(&d.stderr());
 }
 
@@ -469,8 +457,7 @@ fn journal_stream_without_a_journal_falls_back_to_stderr() {
     .stderr(file);
     let mut d = Daemon::spawn_with_stderr(cmd);
     d.wait_healthy(loopback(port));
-    d.signal("TERM");
-    d.assert_clean_exit();
+    d.stop();
     let err = std::fs::read_to_string(&log).expect("read stderr file");
     let notices = err
         .lines()

@@ -104,49 +104,24 @@ async fn tls_and_basic_auth_with_curl() {
     let (tls, addr, exp, url) = tls_auth_server(&fake.url()).await;
     let ca = tls.dir.path().join("tls.crt");
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
-    let curl = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new("curl")
-                .args(args)
-                .output()
-                .expect("curl not found: apt install curl")
-        })
-    };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let ca = ca.display().to_string();
-    let out = curl(s(&[
-        "-sS",
-        "--max-time",
-        "20",
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        "-u",
-        "prometheus:s3cret-scraper",
-        "--compressed",
-        &url,
-    ]))
-    .await
-    .unwrap();
+    // Over TLS with the test CA, to `url` (after `args`).
+    let curl = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "--max-time", "20", "--cacert", &ca])
+            .args(["--resolve", &resolve])
+            .args(args)
+            .arg(&url);
+        tokio::task::spawn_blocking(move || cmd.output().expect("curl not found: apt install curl"))
+    };
+    let out = curl(&["-u", "prometheus:s3cret-scraper", "--compressed"])
+        .await
+        .unwrap();
     assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ttn_up 1"));
-    let out = curl(s(&[
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        "20",
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let out = curl(&["-o", "/dev/null", "-w", "%{http_code}"])
+        .await
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
     exp.stop().await;
 }
