@@ -96,17 +96,7 @@ fn socket_activation_serves_the_passed_socket_and_binds_nothing_else() {
 #[test]
 fn readiness_status_watchdog_and_stopping() {
     let (_rt, fake) = background_fake(synthetic_fleet(5));
-    let files = Files::new();
-    let mut notify = Notify::bind(files.dir.path());
-    let port = free_port();
-    let mut d = notified(
-        &files,
-        &notify,
-        &fake.url(),
-        port,
-        Some("200000"),
-        Some(None),
-    );
+    let (_files, mut notify, port, mut d) = notified(&fake.url(), Some("200000"), Some(None));
 
     let ready = notify.wait_for(&mut d, "READY=1");
     // At that moment the port already accepts and answers.
@@ -140,9 +130,7 @@ fn readiness_status_watchdog_and_stopping() {
         l.starts_with("STATUS=") && l.contains("5 gateways") && l.contains("3 connected")
     });
 
-    d.signal("TERM");
-    notify.wait_for(&mut d, "STOPPING=1");
-    d.assert_clean_exit();
+    notify.stop(&mut d);
     assert_text_log(&d.stderr());
 }
 
@@ -152,12 +140,14 @@ fn readiness_status_watchdog_and_stopping() {
 /// READY=1 and the handlers is short when the handlers come too late.
 #[test]
 fn signals_right_after_ready_are_handled() {
-    for round in 0..5 {
-        let files = Files::new();
-        let mut notify = Notify::bind(files.dir.path());
-        let port = free_port();
-        let mut d = notified(&files, &notify, &closed_api(), port, None, None);
+    // A fresh exporter (its own files, NOTIFY_SOCKET and port) that is ready.
+    let ready = || {
+        let (files, mut notify, port, mut d) = notified(&closed_api(), None, None);
         notify.wait_for(&mut d, "READY=1");
+        (files, notify, port, d)
+    };
+    for round in 0..5 {
+        let (_files, mut notify, port, mut d) = ready();
         d.signal("HUP");
         notify.wait_for(&mut d, "RELOADING=1");
         // After the reload it is ready again and still serving.
@@ -167,16 +157,10 @@ fn signals_right_after_ready_are_handled() {
         }
         assert!(d.running(), "round {round}: SIGHUP stopped the exporter");
         assert_eq!(get(loopback(port), "/-/healthy").expect("healthy").0, 200);
-        d.signal("TERM");
-        notify.wait_for(&mut d, "STOPPING=1");
-        d.assert_clean_exit();
+        notify.stop(&mut d);
     }
     for round in 0..5 {
-        let files = Files::new();
-        let mut notify = Notify::bind(files.dir.path());
-        let port = free_port();
-        let mut d = notified(&files, &notify, &closed_api(), port, None, None);
-        notify.wait_for(&mut d, "READY=1");
+        let (_files, _notify, _port, mut d) = ready();
         d.signal("TERM");
         let st = d.wait_exit();
         assert_eq!(
@@ -192,10 +176,7 @@ fn signals_right_after_ready_are_handled() {
 /// set and `WATCHDOG_PID` is either unset or this process.
 #[test]
 fn watchdog_without_watchdog_pid_is_for_this_process() {
-    let files = Files::new();
-    let mut notify = Notify::bind(files.dir.path());
-    let port = free_port();
-    let mut d = notified(&files, &notify, &closed_api(), port, Some("200000"), None);
+    let (_files, mut notify, port, mut d) = notified(&closed_api(), Some("200000"), None);
     notify.wait_for(&mut d, "READY=1");
     for _ in 0..2 {
         notify.wait_for(&mut d, "WATCHDOG=1");
@@ -206,34 +187,20 @@ fn watchdog_without_watchdog_pid_is_for_this_process() {
     notify.wait_line(&mut d, "STATUS= with the failure", |l| {
         l.starts_with("STATUS=") && l.contains("failed")
     });
-    d.signal("TERM");
-    notify.wait_for(&mut d, "STOPPING=1");
-    d.assert_clean_exit();
+    notify.stop(&mut d);
 }
 
 /// `WATCHDOG_PID` naming another process (inherited from a parent): no
 /// watchdog pings from this one.
 #[test]
 fn watchdog_for_another_pid_is_not_ours() {
-    let files = Files::new();
-    let mut notify = Notify::bind(files.dir.path());
-    let port = free_port();
     // pid 1 is never the exporter.
-    let mut d = notified(
-        &files,
-        &notify,
-        &closed_api(),
-        port,
-        Some("200000"),
-        Some(Some(1)),
-    );
+    let (_files, mut notify, _port, mut d) = notified(&closed_api(), Some("200000"), Some(Some(1)));
     notify.wait_for(&mut d, "READY=1");
     // Ten watchdog periods' worth of silence.
     notify.drain_for(Duration::from_secs(1));
     assert_eq!(notify.count("WATCHDOG=1"), 0, "{:?}", notify.seen);
-    d.signal("TERM");
-    notify.wait_for(&mut d, "STOPPING=1");
-    d.assert_clean_exit();
+    notify.stop(&mut d);
 }
 
 /// Outside systemd (no NOTIFY_SOCKET, no LISTEN_FDS) it simply serves and

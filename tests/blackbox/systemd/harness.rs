@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{value, Files};
-use crate::process::{exporter, loopback, poll, scrape, Daemon, WAIT};
+use crate::process::{exporter, free_port, loopback, poll, scrape, Daemon, WAIT};
 use fake_tts::FakeTts;
 
 /// One HTTP/1.1 keep-alive connection: proves that the listening socket and
@@ -138,6 +138,13 @@ impl Notify {
         })
     }
 
+    /// SIGTERM, STOPPING=1 and a clean exit.
+    pub fn stop(&mut self, d: &mut Daemon) {
+        d.signal("TERM");
+        self.wait_for(d, "STOPPING=1");
+        d.assert_clean_exit();
+    }
+
     /// Receive everything that arrives during `span`.
     pub fn drain_for(&mut self, span: Duration) {
         let end = Instant::now() + span;
@@ -246,19 +253,19 @@ pub fn socket_activate() -> &'static str {
     .expect("systemd-socket-activate not found: apt install systemd")
 }
 
-/// The exporter with `NOTIFY_SOCKET` and, when `watchdog_pid` is
-/// `Some(None)`, `WATCHDOG_PID` set to its own pid (as systemd does) via a
-/// shell that execs it; `Some(Some(pid))` sets that pid; `None` leaves
-/// `WATCHDOG_PID` unset.
+/// The exporter on a free port with its own files and `NOTIFY_SOCKET`, and,
+/// when `watchdog_pid` is `Some(None)`, `WATCHDOG_PID` set to its own pid
+/// (as systemd does) via a shell that execs it; `Some(Some(pid))` sets that
+/// pid; `None` leaves `WATCHDOG_PID` unset.
 pub fn notified(
-    files: &Files,
-    notify: &Notify,
     api_url: &str,
-    port: u16,
     watchdog_usec: Option<&str>,
     watchdog_pid: Option<Option<u32>>,
-) -> Daemon {
-    let base = exporter(files, api_url, loopback(port));
+) -> (Files, Notify, u16, Daemon) {
+    let files = Files::new();
+    let notify = Notify::bind(files.dir.path());
+    let port = free_port();
+    let base = exporter(&files, api_url, loopback(port));
     let mut cmd = match watchdog_pid {
         Some(None) => {
             let mut sh = Command::new("/bin/sh");
@@ -280,7 +287,8 @@ pub fn notified(
     if let Some(usec) = watchdog_usec {
         cmd.env("WATCHDOG_USEC", usec);
     }
-    Daemon::spawn(cmd)
+    let d = Daemon::spawn(cmd);
+    (files, notify, port, d)
 }
 
 /// Scrape until the fake has seen `token` and the scrape reports `ttn_up 1`
