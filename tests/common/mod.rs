@@ -1,5 +1,8 @@
-//! Helpers shared by the integration tests: the exporter in-process on port
-//! 0 against an in-process fake TTS, and a small scrape client.
+//! Helpers shared by both integration test binaries (tests/inprocess and
+//! tests/blackbox, each includes this module): the exporter in-process on
+//! port 0 against an in-process fake TTS, a small scrape client, scratch
+//! files, and running an outside tool. Only what both binaries use lives
+//! here; the rest is in each binary's own helper modules.
 
 pub mod probe;
 
