@@ -10,9 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
+use crate::common::probe::{ACME_KEY, WRONG_KEY};
 use crate::common::{write_file, Files, KEY};
 use crate::process::{background_fake, require_absent, Daemon, BAD_KEY_PART, BIN};
-use fake_tts::FakeGateway;
+use fake_tts::{FakeGateway, FAKE_ORG_ID};
 
 const EX_CONFIG: i32 = 78;
 
@@ -410,4 +411,56 @@ fn check_with_rejected_key_names_http_401() {
     assert_eq!(errors.len(), 1, "one error line:\n{}", r.describe());
     assert!(errors[0].contains("HTTP 401"), "{}", errors[0]);
     assert!(fake.seen_tokens().contains(&KEY.to_owned()));
+}
+
+/// `check` with named targets checks each with its own key and fails when
+/// one fails; a bad target table exits 78 with one line.
+#[test]
+fn check_checks_every_target_and_bad_targets_exit_78() {
+    let (_rt, fake) = background_fake((0..12).map(FakeGateway::synthetic).collect());
+    fake.set_keys(&[KEY, ACME_KEY]);
+    let files = Files::new();
+    write_file(&files.path("acme.key"), ACME_KEY, 0o600);
+    write_file(&files.path("wrong.key"), WRONG_KEY, 0o600);
+    let dir = files.dir.path().display().to_string();
+    let config = format!(
+        "[targets.acme]\norganization = \"{FAKE_ORG_ID}\"\napi_key_file = \"{dir}/acme.key\"\n\
+         [targets.wrong]\napi_key_file = \"{dir}/wrong.key\"\n"
+    );
+    write_file(&files.config(), &config, 0o644);
+    let mut cmd = base(&files, Some(&fake.url()));
+    cmd.arg("check");
+    let r = run(cmd);
+    let (stdout, stderr) = (&r.stdout, &r.stderr);
+    assert!(!r.status.success(), "{}", r.describe());
+    assert!(stdout.contains("12 gateways, 6 connected"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("target acme:") && l.ends_with("4 gateways, 2 connected")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("target wrong:") && l.contains("FAILED")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("target(s) failed: wrong"), "{stderr}");
+    for secret in [ACME_KEY, WRONG_KEY] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    let tokens = fake.seen_tokens();
+    assert!(tokens.iter().any(|t| t == ACME_KEY) && tokens.iter().any(|t| t == WRONG_KEY));
+
+    for (config, needle) in [
+        ("[targets.Acme]\n", "invalid target name `Acme`"),
+        ("[targets.acme]\nscope = \"x\"\n", "scope"),
+        ("[targets.nokey]\n", "target `nokey`: no API key"),
+    ] {
+        write_file(&files.config(), config, 0o644);
+        let mut cmd = base(&files, None);
+        cmd.arg("check");
+        assert_one_line_ex_config(config, &run(cmd), &[needle.to_owned()]);
+    }
 }

@@ -1,6 +1,6 @@
-//! Named targets, shared by tests/inprocess/probe.rs and
-//! tests/blackbox/probe_prometheus.rs: their keys, and the fake and exporter
-//! they run against.
+//! Named targets, shared by tests/inprocess/probe.rs and the black-box
+//! tests of targets (probe_prometheus.rs, `check` in cli.rs): their keys,
+//! and the fake and exporter they run against.
 
 use fake_tts::{FakeGateway, FakeTts, FAKE_ORG_ID};
 use ttn_exporter::config::{ApiKey, Scope, Target};
@@ -9,6 +9,8 @@ use super::*;
 
 pub const ACME_KEY: &str = "NNSXS.FAKE-ACME-KEY.NOT-A-SECRET";
 pub const BETA_KEY: &str = "NNSXS.FAKE-BETA-GATEWAY-KEY.NOT-A-SECRET";
+/// A key the fake does not know.
+pub const WRONG_KEY: &str = "NNSXS.FAKE-UNKNOWN-KEY.NOT-A-SECRET";
 
 pub fn target(name: &str, url: &str, key: &str, scope: Scope) -> Target {
     let mut config = config(url);

@@ -3,11 +3,10 @@
 //! the example demo), observed from this process. One test binary, one
 //! module per subject; `cargo test --test inprocess`.
 //!
-//! A few tests stay beside their subject although they start a process:
-//! the ignored promtool check of the events output (events.rs) and curl
-//! against TLS and basic auth (web.rs), and `check` with targets run through
-//! the binary (probe.rs). Tests that measure the whole process run in a
-//! process of their own (`helpers::in_own_process`).
+//! Two ignored tests stay beside their subject although they start an
+//! outside tool: promtool on the events output (events.rs) and curl against
+//! TLS and basic auth (web.rs). Tests that measure the whole process run in
+//! a process of their own (`helpers::in_own_process`).
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -5,13 +5,11 @@ use std::collections::BTreeSet;
 use std::io::Read;
 
 use crate::common::*;
-use fake_tts::{FakeGateway, FAKE_ORG_ID};
+use fake_tts::FakeGateway;
 use ttn_exporter::cache::Source;
 use ttn_exporter::config::Scope;
 
 use crate::common::probe::*;
-
-const WRONG_KEY: &str = "NNSXS.FAKE-UNKNOWN-KEY.NOT-A-SECRET";
 
 /// Gateway IDs in a body (from `ttn_gateway_info`).
 pub fn ids(text: &str) -> BTreeSet<String> {
@@ -334,73 +332,6 @@ async fn shard_bodies_are_bounded_and_rebuilt_after_a_refresh() {
     assert_eq!(exp.cache.refreshes(), 2);
     assert_eq!(exp.cache.peek().unwrap().shards.built(), 1);
     exp.stop().await;
-}
-
-/// Run the binary with a cleared environment and `config`, `args`.
-async fn run_bin(files: &Files, config: &str, args: &[&str]) -> std::process::Output {
-    write_file(&files.config(), config, 0o644);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ttn-exporter"));
-    cmd.env_clear()
-        .env("TTN_EXPORTER_API_KEY", KEY)
-        .arg("--config")
-        .arg(files.config())
-        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run ttn-exporter"))
-        .await
-        .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_checks_every_target_and_bad_targets_exit_78() {
-    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
-    fake.set_keys(&[KEY, ACME_KEY]);
-    let files = Files::new();
-    write_file(&files.path("acme.key"), ACME_KEY, 0o600);
-    write_file(&files.path("wrong.key"), WRONG_KEY, 0o600);
-    let dir = files.dir.path().display().to_string();
-    let config = format!(
-        "[targets.acme]\norganization = \"{FAKE_ORG_ID}\"\napi_key_file = \"{dir}/acme.key\"\n\
-         [targets.wrong]\napi_key_file = \"{dir}/wrong.key\"\n"
-    );
-    let out = run_bin(&files, &config, &["--api-url", &fake.url(), "check"]).await;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("12 gateways, 6 connected"), "{stdout}");
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("target acme:") && l.ends_with("4 gateways, 2 connected")),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("target wrong:") && l.contains("FAILED")),
-        "{stdout}"
-    );
-    assert!(stderr.contains("target(s) failed: wrong"), "{stderr}");
-    for secret in [KEY, ACME_KEY, WRONG_KEY] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret));
-    }
-    let tokens = fake.seen_tokens();
-    assert!(tokens.iter().any(|t| t == ACME_KEY) && tokens.iter().any(|t| t == WRONG_KEY));
-
-    for (config, needle) in [
-        ("[targets.Acme]\n", "invalid target name `Acme`"),
-        ("[targets.acme]\nscope = \"x\"\n", "scope"),
-        ("[targets.nokey]\n", "target `nokey`: no API key"),
-    ] {
-        let out = run_bin(&files, config, &["check"]).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{config}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{stderr}");
-        assert!(lines[0].contains(needle), "{stderr}");
-    }
 }
 
 proptest::proptest! {
