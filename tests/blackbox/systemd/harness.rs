@@ -16,8 +16,8 @@ use fake_tts::FakeTts;
 /// One HTTP/1.1 keep-alive connection: proves that the listening socket and
 /// its accepted connections survive a reload.
 pub struct KeepAlive {
-    pub stream: BufReader<TcpStream>,
-    pub addr: SocketAddr,
+    stream: BufReader<TcpStream>,
+    addr: SocketAddr,
 }
 
 impl KeepAlive {
@@ -72,8 +72,8 @@ impl KeepAlive {
 
 /// Datagrams received on the test's `NOTIFY_SOCKET`.
 pub struct Notify {
-    pub sock: UnixDatagram,
-    pub path: PathBuf,
+    sock: UnixDatagram,
+    path: PathBuf,
     /// Every datagram so far, in order.
     pub seen: Vec<String>,
 }
