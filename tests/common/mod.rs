@@ -1,7 +1,10 @@
-//! Helpers shared by the integration tests: the exporter in-process on port
-//! 0 against an in-process fake TTS, and a small scrape client.
+//! Helpers shared by both integration test binaries (tests/inprocess and
+//! tests/blackbox, each includes this module): the exporter in-process on
+//! port 0 against an in-process fake TTS, a small scrape client, scratch
+//! files, and running an outside tool. Only what both binaries use lives
+//! here; the rest is in each binary's own helper modules.
 
-#![allow(dead_code)]
+pub mod probe;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -85,40 +88,6 @@ impl Exporter {
         resp.text().await.unwrap()
     }
 
-    /// Subscribe this exporter to the events stream (as `events = true`
-    /// does), have the fake stream `events`, wait until each is counted or
-    /// dropped, and refresh so the served output carries them.
-    pub async fn stream_events(
-        &self,
-        config: &Config,
-        fake: &FakeTts,
-        events: Vec<fake_tts::FakeEvent>,
-    ) -> std::sync::Arc<ttn_exporter::events::Events> {
-        use ttn_exporter::events::{Events, Params, Timing};
-        let ev = std::sync::Arc::new(Events::start(
-            Params::from_config(config).unwrap(),
-            config.events_chunk,
-            Timing::default(),
-        ));
-        self.cache.set_extra(ev.clone());
-        let n = events.len() as u64;
-        fake.push_events(events);
-        self.scrape().await;
-        let seen = || ev.with_aggregator(|a| a.own.events + a.own.dropped.iter().sum::<u64>());
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while seen() < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} of {n} events counted",
-                seen()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.cache
-            .set_source(Source::from_config(config, self.cache.self_metrics()).unwrap());
-        ev
-    }
-
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -156,15 +125,6 @@ pub async fn fake(gateways: Vec<fake_tts::FakeGateway>) -> FakeTts {
     FakeTts::start(gateways).await
 }
 
-/// Fixture body from tests/fixtures/tts (copies of recorded API bodies).
-pub fn fixture(name: &str) -> serde_json::Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tts")
-        .join(name);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Write `content` to `path` with `mode`.
 pub fn write_file(path: &std::path::Path, content: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -198,54 +158,48 @@ impl Files {
     }
 }
 
-/// A real Prometheus server (Debian's `prometheus`) on a free port, scraping
-/// `target` as job `ttn` every second; killed when dropped.
-pub struct Prometheus {
-    child: std::process::Child,
-    /// Its HTTP API port on 127.0.0.1.
-    pub port: u16,
-    _dir: tempfile::TempDir,
+/// Runs the outside tool `cmd` to completion with `input` on its stdin:
+/// whether it succeeded, and what it said (stdout, then stderr). Panics with
+/// the install hint `install` when the tool is missing.
+pub fn tool(cmd: &mut std::process::Command, input: &str, install: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{:?}: {e} ({install})", cmd.get_program()));
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write to the tool");
+    drop(stdin);
+    let out = child.wait_with_output().expect("the tool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
 }
 
-impl Prometheus {
-    /// Start one scraping `target`; panics with the install hint when missing.
-    pub fn scraping(target: SocketAddr) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ttn\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus not found: apt install prometheus");
-        Prometheus {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
+/// `promtool check metrics` on an exposition: (clean, what it said).
+pub fn promtool_check_metrics(text: &str) -> (bool, String) {
+    let (ok, said) = tool(
+        std::process::Command::new("promtool").args(["check", "metrics"]),
+        text,
+        "apt install prometheus",
+    );
+    (ok && said.trim().is_empty(), said)
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Asserts that an outside tool exited 0, with its stderr in the message.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

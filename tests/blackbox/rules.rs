@@ -3,13 +3,11 @@
 //! sure every alert has a severity, a summary and a description, is shown
 //! both firing and not firing, and only names metrics the exporter serves.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, Fault, Route};
 use serde_yaml::Value;
 
@@ -34,17 +32,11 @@ fn rules(name: &str) -> Vec<Value> {
 }
 
 fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("promtool not found: apt-get install prometheus");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    tool(
+        Command::new("promtool").args(args).current_dir(cwd),
+        "",
+        "apt install prometheus",
+    )
 }
 
 #[test]

@@ -1,9 +1,7 @@
-//! The exporter against a hostile stand-in API (tests/hostile/server.rs):
+//! The exporter against a hostile stand-in API (hostile/server.rs):
 //! endless pagers, huge and repeated answers, forged text, redirects, IDs
 //! that are paths, bad fields, a slow API. Each test failed before its fix.
 
-mod common;
-#[path = "hostile/server.rs"]
 mod server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,11 +14,24 @@ use server::{json, page, with_header, Hostile, BATCH, LIST};
 use ttn_exporter::config::{ApiKey, Scope};
 use ttn_exporter::tts::Client;
 
-use common::{client, config, series, value, Exporter, KEY};
+use crate::common::{client, config, series, value, Exporter, KEY};
 
 /// An exporter against `api` with the test defaults.
 async fn exporter(api: &Hostile) -> Exporter {
     Exporter::start(config(&api.url())).await
+}
+
+/// An exporter against `api` and its first scrape, which must say `ttn_up 1`.
+async fn scrape_up(api: &Hostile) -> (Exporter, String) {
+    let exp = exporter(api).await;
+    let out = exp.scrape().await;
+    assert_eq!(
+        value(&out, "ttn_up"),
+        Some(1.0),
+        "{}",
+        comment(&out).unwrap_or("")
+    );
+    (exp, out)
 }
 
 /// The `# ttn_up 0: ...` line, if any.
@@ -136,14 +147,7 @@ async fn sub_bands_per_gateway_are_bounded_and_repeats_dropped() {
         ),
     )
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     let util = series(&out, "ttn_gateway_sub_band_downlink_utilization_ratio");
     let many = util.iter().filter(|l| l.contains("gw-many")).count();
     let same = util.iter().filter(|l| l.contains("gw-same")).count();
@@ -166,14 +170,7 @@ async fn one_bad_counter_drops_that_field_not_the_fleet() {
             .into(),
     )
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     let up = "ttn_gateway_uplink_messages_total";
     assert_eq!(
         value(&out, &format!("{up}{{gateway_id=\"gw-good\"}}")),
@@ -297,14 +294,7 @@ async fn gateway_ids_that_are_paths_are_dropped_and_counted() {
         .boxed()
     })
     .await;
-    let exp = exporter(&api).await;
-    let out = exp.scrape().await;
-    assert_eq!(
-        value(&out, "ttn_up"),
-        Some(1.0),
-        "{}",
-        comment(&out).unwrap_or("")
-    );
+    let (exp, out) = scrape_up(&api).await;
     assert_eq!(series(&out, "ttn_gateway_connected").len(), 1, "{out}");
     assert_eq!(
         value(

@@ -1,23 +1,11 @@
 //! A real Prometheus server (Debian package `prometheus`) scrapes the
 //! exporter: it must parse the gzip output and see the gateways.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::prometheus_server::Prometheus;
 use fake_tts::FakeGateway;
-
-async fn query(port: u16, q: &str) -> Option<f64> {
-    let r = client()
-        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
-        .query(&[("query", q)])
-        .send()
-        .await
-        .ok()?;
-    let v: serde_json::Value = r.json().await.ok()?;
-    v.pointer("/data/result/0/value/1")?.as_str()?.parse().ok()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus (apt install prometheus)"]
@@ -25,14 +13,13 @@ async fn prometheus_scrapes_the_exporter() {
     let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
     let exp = Exporter::start(config(&fake.url())).await;
     let prom = Prometheus::scraping(exp.addr);
-    let port = prom.port;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = (None, None, None);
     while Instant::now() < deadline {
         seen = (
-            query(port, "up{job=\"ttn\"}").await,
-            query(port, "ttn_up").await,
-            query(port, "count(ttn_gateway_connected)").await,
+            prom.number("up{job=\"ttn\"}").await,
+            prom.number("ttn_up").await,
+            prom.number("count(ttn_gateway_connected)").await,
         );
         if seen == (Some(1.0), Some(1.0), Some(12.0)) {
             break;
@@ -40,24 +27,14 @@ async fn prometheus_scrapes_the_exporter() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(seen, (Some(1.0), Some(1.0), Some(12.0)));
-    assert_eq!(query(port, "sum(ttn_gateway_connected)").await, Some(6.0));
+    assert_eq!(prom.number("sum(ttn_gateway_connected)").await, Some(6.0));
     assert_eq!(
-        query(
-            port,
-            "ttn_gateway_uplink_messages_total{gateway_id=\"gw-000004\"}"
-        )
-        .await,
+        prom.number("ttn_gateway_uplink_messages_total{gateway_id=\"gw-000004\"}")
+            .await,
         Some(1028.0)
     );
     // The target has no scrape error.
-    let t: serde_json::Value = client()
-        .get(format!("http://127.0.0.1:{port}/api/v1/targets"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = prom.api("/api/v1/targets", &[]).await.unwrap();
     assert_eq!(
         t.pointer("/data/activeTargets/0/lastError")
             .and_then(|v| v.as_str()),

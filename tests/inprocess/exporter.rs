@@ -1,12 +1,11 @@
 //! The exporter in-process against the fake TTS: exact series, pagination,
 //! batching and fallback, single flight, failures and recovery.
 
-mod common;
-
 use std::io::Read;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use crate::helpers::{fixture, get_text};
 use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::config::Scope;
 
@@ -137,16 +136,7 @@ async fn concurrent_scrapes_on_a_stale_cache_share_one_refresh() {
     let exp = Exporter::start(config(&fake.url())).await;
     let scrapes = (0..20).map(|_| {
         let url = exp.url("/metrics");
-        tokio::spawn(async move {
-            client()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        })
+        tokio::spawn(get_text(url))
     });
     let bodies: Vec<String> = futures::future::join_all(scrapes)
         .await

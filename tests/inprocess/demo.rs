@@ -2,14 +2,13 @@
 //! port 0, scraped like Prometheus would, with counters that move.
 
 #[allow(dead_code)] // the example's `main` and port handling are not used here
-#[path = "../examples/demo.rs"]
-mod demo;
-
-mod common;
+#[path = "../../examples/demo.rs"]
+mod example;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::helpers::get_text;
 
 fn uplinks(text: &str) -> f64 {
     series(text, "ttn_gateway_uplink_messages_total")
@@ -21,9 +20,9 @@ fn uplinks(text: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_serves_a_changing_fleet() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let d = demo::start(
+    let d = example::start(
         listener,
-        demo::Settings {
+        example::Settings {
             gateways: 50,
             cache_ttl: Duration::ZERO,
             tick: Duration::from_millis(100),
@@ -32,16 +31,7 @@ async fn the_demo_serves_a_changing_fleet() {
     .await
     .unwrap();
     let url = |p: &str| format!("http://{}{p}", d.addr);
-    let c = client();
-    let scrape = || async {
-        c.get(url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || get_text(url("/metrics"));
 
     let first = scrape().await;
     assert_eq!(value(&first, "ttn_up"), Some(1.0), "{first}");
@@ -64,7 +54,7 @@ async fn the_demo_serves_a_changing_fleet() {
         assert!(Instant::now() < deadline, "uplink counters never grew");
     }
 
-    let page = c.get(url("/")).send().await.unwrap().text().await.unwrap();
+    let page = get_text(url("/")).await;
     assert!(
         page.contains("50 gateways, 40 connected, 10 offline"),
         "{page}"
@@ -77,7 +67,7 @@ async fn the_demo_serves_a_changing_fleet() {
 async fn a_busy_port_falls_back_to_a_free_one() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = taken.local_addr().unwrap().port();
-    let l = demo::bind(port).await.unwrap();
+    let l = example::bind(port).await.unwrap();
     let got = l.local_addr().unwrap().port();
     assert_ne!(got, port);
     assert_ne!(got, 0);

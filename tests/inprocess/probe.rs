@@ -1,43 +1,59 @@
 //! Named targets at `/probe?target=NAME` and hash sharding
 //! (`shard=I&shards=N`) of `/metrics` and `/probe`, against the fake TTS.
 
-mod common;
-mod probe_support;
-
 use std::collections::BTreeSet;
+use std::io::Read;
 
-use common::*;
-use fake_tts::{FakeGateway, FAKE_ORG_ID};
+use crate::common::*;
+use fake_tts::FakeGateway;
 use ttn_exporter::cache::Source;
 use ttn_exporter::config::Scope;
 
-use probe_support::*;
+use crate::common::probe::*;
+
+/// Gateway IDs in a body (from `ttn_gateway_info`).
+pub fn ids(text: &str) -> BTreeSet<String> {
+    series(text, "ttn_gateway_info")
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("gateway_id=\"").nth(1)?;
+            Some(rest.split('"').next()?.to_owned())
+        })
+        .collect()
+}
+
+pub async fn get(url: &str, gzip: bool) -> (u16, String) {
+    let mut req = client().get(url);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let zipped = resp
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    assert_eq!(zipped, gzip && status == 200, "{url}");
+    let bytes = resp.bytes().await.unwrap();
+    let text = if zipped {
+        let mut t = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut t)
+            .unwrap();
+        t
+    } else {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    (status, text)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_targets_with_their_own_keys_see_their_own_gateways() {
-    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
-    fake.set_keys(&[KEY, ACME_KEY]);
-    fake.set_gateway_key(BETA_KEY, &["gw-000000", "gw-000001"]);
-    let exp = Exporter::start(config(&fake.url())).await;
-    let url = fake.url();
-    exp.cache
-        .targets()
-        .apply(&[
-            target(
-                "acme",
-                &url,
-                ACME_KEY,
-                Scope::Organization(FAKE_ORG_ID.into()),
-            ),
-            target(
-                "beta",
-                &url,
-                BETA_KEY,
-                Scope::Explicit(vec!["gw-000000".into(), "gw-000001".into()]),
-            ),
-            target("wrong", &url, WRONG_KEY, Scope::All),
-        ])
-        .unwrap();
+    let (fake, exp) = acme_and_beta(
+        (0..12).map(FakeGateway::synthetic).collect(),
+        &[("wrong", WRONG_KEY, Scope::All)],
+    )
+    .await;
 
     let (s, acme) = get(&exp.url("/probe?target=acme"), false).await;
     assert_eq!(s, 200);
@@ -316,73 +332,6 @@ async fn shard_bodies_are_bounded_and_rebuilt_after_a_refresh() {
     assert_eq!(exp.cache.refreshes(), 2);
     assert_eq!(exp.cache.peek().unwrap().shards.built(), 1);
     exp.stop().await;
-}
-
-/// Run the binary with a cleared environment and `config`, `args`.
-async fn run_bin(files: &Files, config: &str, args: &[&str]) -> std::process::Output {
-    write_file(&files.config(), config, 0o644);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ttn-exporter"));
-    cmd.env_clear()
-        .env("TTN_EXPORTER_API_KEY", KEY)
-        .arg("--config")
-        .arg(files.config())
-        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run ttn-exporter"))
-        .await
-        .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_checks_every_target_and_bad_targets_exit_78() {
-    let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
-    fake.set_keys(&[KEY, ACME_KEY]);
-    let files = Files::new();
-    write_file(&files.path("acme.key"), ACME_KEY, 0o600);
-    write_file(&files.path("wrong.key"), WRONG_KEY, 0o600);
-    let dir = files.dir.path().display().to_string();
-    let config = format!(
-        "[targets.acme]\norganization = \"{FAKE_ORG_ID}\"\napi_key_file = \"{dir}/acme.key\"\n\
-         [targets.wrong]\napi_key_file = \"{dir}/wrong.key\"\n"
-    );
-    let out = run_bin(&files, &config, &["--api-url", &fake.url(), "check"]).await;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("12 gateways, 6 connected"), "{stdout}");
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("target acme:") && l.ends_with("4 gateways, 2 connected")),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("target wrong:") && l.contains("FAILED")),
-        "{stdout}"
-    );
-    assert!(stderr.contains("target(s) failed: wrong"), "{stderr}");
-    for secret in [KEY, ACME_KEY, WRONG_KEY] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret));
-    }
-    let tokens = fake.seen_tokens();
-    assert!(tokens.iter().any(|t| t == ACME_KEY) && tokens.iter().any(|t| t == WRONG_KEY));
-
-    for (config, needle) in [
-        ("[targets.Acme]\n", "invalid target name `Acme`"),
-        ("[targets.acme]\nscope = \"x\"\n", "scope"),
-        ("[targets.nokey]\n", "target `nokey`: no API key"),
-    ] {
-        let out = run_bin(&files, config, &["check"]).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{config}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{stderr}");
-        assert!(lines[0].contains(needle), "{stderr}");
-    }
 }
 
 proptest::proptest! {

@@ -6,23 +6,15 @@
 //! /etc/ttn-exporter/config.toml of the machine is read), a loopback API URL
 //! and listen address, and a bounded wait; nothing leaves 127.0.0.1.
 
-mod common;
-
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
 
-use common::{write_file, Files};
-use fake_tts::{FakeGateway, FakeTts};
+use crate::common::probe::{ACME_KEY, WRONG_KEY};
+use crate::common::{write_file, Files, KEY};
+use crate::process::{background_fake, require_absent, Daemon, BAD_KEY_PART, BIN};
+use fake_tts::{FakeGateway, FAKE_ORG_ID};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
-/// Accepted by the fake by default; obviously not a real key.
-const KEY: &str = fake_tts::DEFAULT_KEY;
-/// Key text used in the bad-key cases; must never be echoed.
-const BAD_KEY_PART: &str = "FAKE-SPACED";
-const WAIT: Duration = Duration::from_secs(30);
 const EX_CONFIG: i32 = 78;
 
 /// A finished run.
@@ -43,50 +35,18 @@ impl Run {
     }
 }
 
-/// Run to completion with a bounded wait; the child is killed on timeout
-/// (and the test fails).
-fn run(mut cmd: Command) -> Run {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let read = |mut p: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = p.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = read(Box::new(child.stdout.take().expect("piped")));
-    let err = read(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let e = err.join().unwrap_or_default();
-            panic!("{cmd:?} did not finish within {WAIT:?}; stderr:\n{e}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+/// Run to completion with a bounded wait (the child is killed on timeout
+/// and the test fails); no key in its output, no panic.
+fn run(cmd: Command) -> Run {
+    let mut d = Daemon::spawn(cmd);
     let run = Run {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status: d.wait_exit(),
+        stdout: d.stdout(),
+        stderr: d.stderr(),
     };
-    for secret in [KEY, "FAKE-TEST-KEY", BAD_KEY_PART] {
-        assert!(
-            !run.stdout.contains(secret) && !run.stderr.contains(secret),
-            "the key appeared in the output of {cmd:?}:\n{}",
-            run.describe()
-        );
-    }
     assert!(
         !run.stderr.contains("panicked"),
-        "{cmd:?} panicked:\n{}",
+        "panicked:\n{}",
         run.describe()
     );
     run
@@ -315,9 +275,9 @@ fn bad_inputs_exit_78_with_one_line() {
 #[test]
 #[ignore = "needs a machine without /etc/ttn-exporter/key (the package's default key file)"]
 fn missing_credential_names_the_key_file_on_disk() {
-    assert!(
-        !Path::new("/etc/ttn-exporter/key").exists(),
-        "/etc/ttn-exporter/key exists here, so the binary would read it: run this test where the package is not set up"
+    require_absent(
+        "/etc/ttn-exporter/key",
+        "the binary would read it: run this test where the package is not set up",
     );
     let s = Files::new();
     let creds = s.dir.path().join("credentials");
@@ -411,22 +371,13 @@ fn help_and_version_exit_0() {
     );
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 /// `check` makes one round trip to the (fake) API and prints the summary.
 #[test]
 fn check_prints_gateways_and_connected() {
-    let rt = runtime();
     // Synthetic kinds cycle: connected, connected, disconnected, never.
     let n = 6;
     let connected = (0..n).filter(|i| i % 4 < 2).count();
-    let fake = rt.block_on(FakeTts::start((0..n).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..n).map(FakeGateway::synthetic).collect());
     let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));
     cmd.arg("check");
@@ -445,8 +396,7 @@ fn check_prints_gateways_and_connected() {
 /// `check` with a key the API rejects: non-zero, one line naming HTTP 401.
 #[test]
 fn check_with_rejected_key_names_http_401() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start((0..2).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..2).map(FakeGateway::synthetic).collect());
     fake.set_keys(&["NNSXS.FAKE-OTHER-KEY.NOT-A-SECRET"]);
     let s = Files::new();
     let mut cmd = base(&s, Some(&fake.url()));
@@ -461,4 +411,56 @@ fn check_with_rejected_key_names_http_401() {
     assert_eq!(errors.len(), 1, "one error line:\n{}", r.describe());
     assert!(errors[0].contains("HTTP 401"), "{}", errors[0]);
     assert!(fake.seen_tokens().contains(&KEY.to_owned()));
+}
+
+/// `check` with named targets checks each with its own key and fails when
+/// one fails; a bad target table exits 78 with one line.
+#[test]
+fn check_checks_every_target_and_bad_targets_exit_78() {
+    let (_rt, fake) = background_fake((0..12).map(FakeGateway::synthetic).collect());
+    fake.set_keys(&[KEY, ACME_KEY]);
+    let files = Files::new();
+    write_file(&files.path("acme.key"), ACME_KEY, 0o600);
+    write_file(&files.path("wrong.key"), WRONG_KEY, 0o600);
+    let dir = files.dir.path().display().to_string();
+    let config = format!(
+        "[targets.acme]\norganization = \"{FAKE_ORG_ID}\"\napi_key_file = \"{dir}/acme.key\"\n\
+         [targets.wrong]\napi_key_file = \"{dir}/wrong.key\"\n"
+    );
+    write_file(&files.config(), &config, 0o644);
+    let mut cmd = base(&files, Some(&fake.url()));
+    cmd.arg("check");
+    let r = run(cmd);
+    let (stdout, stderr) = (&r.stdout, &r.stderr);
+    assert!(!r.status.success(), "{}", r.describe());
+    assert!(stdout.contains("12 gateways, 6 connected"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("target acme:") && l.ends_with("4 gateways, 2 connected")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("target wrong:") && l.contains("FAILED")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("target(s) failed: wrong"), "{stderr}");
+    for secret in [ACME_KEY, WRONG_KEY] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    let tokens = fake.seen_tokens();
+    assert!(tokens.iter().any(|t| t == ACME_KEY) && tokens.iter().any(|t| t == WRONG_KEY));
+
+    for (config, needle) in [
+        ("[targets.Acme]\n", "invalid target name `Acme`"),
+        ("[targets.acme]\nscope = \"x\"\n", "scope"),
+        ("[targets.nokey]\n", "target `nokey`: no API key"),
+    ] {
+        write_file(&files.config(), config, 0o644);
+        let mut cmd = base(&files, None);
+        cmd.arg("check");
+        assert_one_line_ex_config(config, &run(cmd), &[needle.to_owned()]);
+    }
 }

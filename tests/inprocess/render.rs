@@ -3,16 +3,15 @@
 use std::io::Read;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::helpers::fixture;
 use ttn_exporter::metrics::{render, SelfMetrics};
 use ttn_exporter::model::{ConnectionStats, Failure, FailureKind, Gateway, Snapshot};
 use ttn_exporter::tts::types::ApiStats;
 
 fn fixture_stats(name: &str) -> ConnectionStats {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tts")
-        .join(name);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str::<ApiStats>(&text).unwrap().into()
+    serde_json::from_value::<ApiStats>(fixture(name))
+        .unwrap()
+        .into()
 }
 
 fn fleet() -> Vec<Gateway> {

@@ -1,12 +1,10 @@
 //! TLS and basic auth from an exporter-toolkit style web config, tested
 //! with real clients (reqwest with rustls, and curl).
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 use ttn_exporter::server::Limits;
 use ttn_exporter::systemd::Environment;
@@ -63,42 +61,30 @@ async fn tls_and_basic_auth_with_reqwest() {
         .build()
         .unwrap();
 
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let get = |auth: Option<(&str, &str)>| {
+        let mut req = tls_client.get(&url);
+        if let Some((user, password)) = auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        async { req.send().await.unwrap() }
+    };
+
+    let r = get(Some(("prometheus", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("ttn_up 1"));
     // Again: served from the accepted-credentials memory, same answer.
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("prometheus", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 200);
 
-    let r = tls_client.get(&url).send().await.unwrap();
+    let r = get(None).await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.headers()["www-authenticate"],
         "Basic realm=\"ttn-exporter\""
     );
-    let r = tls_client
-        .get(&url)
-        .basic_auth("prometheus", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("prometheus", "wrong"))).await;
     assert_eq!(r.status(), 401);
-    let r = tls_client
-        .get(&url)
-        .basic_auth("nobody", Some("s3cret-scraper"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(Some(("nobody", "s3cret-scraper"))).await;
     assert_eq!(r.status(), 401);
 
     // Plain HTTP on the TLS port gets no metrics.
@@ -118,53 +104,24 @@ async fn tls_and_basic_auth_with_curl() {
     let (tls, addr, exp, url) = tls_auth_server(&fake.url()).await;
     let ca = tls.dir.path().join("tls.crt");
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
-    let curl = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new("curl")
-                .args(args)
-                .output()
-                .expect("curl not found: apt install curl")
-        })
-    };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let ca = ca.display().to_string();
-    let out = curl(s(&[
-        "-sS",
-        "--max-time",
-        "20",
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        "-u",
-        "prometheus:s3cret-scraper",
-        "--compressed",
-        &url,
-    ]))
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Over TLS with the test CA, to `url` (after `args`).
+    let curl = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "--max-time", "20", "--cacert", &ca])
+            .args(["--resolve", &resolve])
+            .args(args)
+            .arg(&url);
+        tokio::task::spawn_blocking(move || cmd.output().expect("curl not found: apt install curl"))
+    };
+    let out = curl(&["-u", "prometheus:s3cret-scraper", "--compressed"])
+        .await
+        .unwrap();
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ttn_up 1"));
-    let out = curl(s(&[
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        "20",
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let out = curl(&["-o", "/dev/null", "-w", "%{http_code}"])
+        .await
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
     exp.stop().await;
 }

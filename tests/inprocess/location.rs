@@ -2,9 +2,7 @@
 //! and `version_ids` and the status's `antenna_locations`, the exact series
 //! rendered, and the exporter asking the fake for them through `field_mask`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 use ttn_exporter::metrics::write_gateways;
 use ttn_exporter::model::{ConnectionStats, Gateway, Location, VersionIds};

@@ -3,9 +3,7 @@
 //! refreshes on the next scrape, except while the API asked us to back off
 //! (issue 9 item 9: each reload dropped the cache and the 429 back-off).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fake_tts::{FakeGateway, Fault, Route};
 use ttn_exporter::cache::Source;
 use ttn_exporter::config::ApiKey;

@@ -1,18 +1,20 @@
 //! The status page at `/` served by the exporter against the fake: built
 //! once per refresh however many requests come, escaped, offline first.
 //!
-//! `status_page::builds()` counts per process, so this binary has exactly
-//! one test that serves `/` (the browser test lives in tests/browser.rs).
+//! `status_page::builds()` counts per process and other tests of this binary
+//! serve `/` too, so the test runs in a process of its own.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use crate::helpers::in_own_process;
 use fake_tts::FakeGateway;
 use ttn_exporter::cache::Source;
 use ttn_exporter::status_page;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10000_gateway_page_is_built_once_per_refresh() {
+    if !in_own_process("status_page::a_10000_gateway_page_is_built_once_per_refresh") {
+        return;
+    }
     let mut fleet: Vec<FakeGateway> = (0..10_000).map(FakeGateway::synthetic).collect();
     fleet[5].name = Some("<script>alert('pwned')</script> & co".into());
     let fake = fake(fleet).await;

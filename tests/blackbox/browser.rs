@@ -4,13 +4,11 @@
 //! The screenshot is kept in Cargo's per-test temp dir
 //! (`target/tmp/status-page.png`) for a human to look at.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_tts::FakeGateway;
 
 /// Run chromium headless with `args` and `url`; kill it after 90 s.
@@ -65,11 +63,7 @@ async fn chromium_renders_the_status_page() {
             .await
             .unwrap();
     let text = String::from_utf8_lossy(&dom.stdout);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
+    assert_success(&dom);
     for needle in [
         "ttn_up 1",
         "20 gateways, 10 connected, 10 offline",
@@ -97,11 +91,7 @@ async fn chromium_renders_the_status_page() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     // IHDR: width and height as asked.

@@ -5,125 +5,14 @@
 //! TTS, over 127.0.0.1 only; every wait is bounded and the child is killed
 //! on drop.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Files;
-use fake_tts::{FakeGateway, FakeTts, Route};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ttn-exporter");
-const WAIT: Duration = Duration::from_secs(30);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-}
-
-fn exporter(files: &Files, api_url: &str, listen: SocketAddr) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .args(["--log-format", "text", "--config"])
-        .arg(files.config())
-        .arg("--api-key-file")
-        .arg(files.key())
-        .args(["--api-url", api_url, "--listen", &listen.to_string()]);
-    cmd
-}
-
-/// A running exporter; stderr collected; killed on drop.
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn spawn(mut cmd: Command) -> Daemon {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped");
-        let into = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { return };
-                let mut s = into.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Daemon { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
-        // SAFETY: sending a signal to our own child.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-
-    /// Wait up to `limit` for the exit; `None` when it is still running.
-    fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                // Let the reader drain.
-                std::thread::sleep(Duration::from_millis(100));
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_stderr(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !pred(&self.stderr()) {
-            assert!(
-                self.child.try_wait().expect("try_wait").is_none(),
-                "exited before {what}:\n{}",
-                self.stderr()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::Files;
+use crate::process::{background_fake, exporter, free_port, loopback, runtime, scrape, Daemon};
+use fake_tts::{FakeGateway, Route};
 
 /// One HTTP/1.0 GET from `from` (a loopback source address); status line
 /// and body. Bounded by `limit`.
@@ -152,16 +41,6 @@ fn get_from(from: [u8; 4], addr: SocketAddr, path: &str, limit: Duration) -> (St
     })
 }
 
-fn scrape(addr: SocketAddr) -> String {
-    let (status, body) = get_from([127, 0, 0, 1], addr, "/metrics", WAIT);
-    assert!(status.contains(" 200 "), "{status}");
-    body
-}
-
-fn wait_serving(d: &mut Daemon) {
-    d.wait_stderr("serving", |e| e.contains("serving metrics on"));
-}
-
 /// Issue 9 item 11: the port in use exited 1; now 78 (a configuration
 /// problem) with one line naming the address.
 #[test]
@@ -170,7 +49,7 @@ fn port_in_use_exits_78_with_one_line() {
     let addr = taken.local_addr().expect("addr");
     let files = Files::new();
     let mut d = Daemon::spawn(exporter(&files, "http://127.0.0.1:1", addr));
-    let st = d.exit_within(WAIT).expect("exits");
+    let st = d.wait_exit();
     let err = d.stderr();
     assert_eq!(st.code(), Some(78), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -187,18 +66,17 @@ fn port_in_use_exits_78_with_one_line() {
 /// of the API keeps the cached output fresh.
 #[test]
 fn sighups_do_not_cause_refreshes() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start((0..3).map(FakeGateway::synthetic).collect()));
+    let (_rt, fake) = background_fake((0..3).map(FakeGateway::synthetic).collect());
     let files = Files::new();
-    let addr = free_addr();
+    let addr = loopback(free_port());
     let mut d = Daemon::spawn(exporter(&files, &fake.url(), addr));
-    wait_serving(&mut d);
+    d.wait_healthy(addr);
     assert!(scrape(addr).contains("ttn_up 1"));
     let refreshes = fake.requests(Route::ListGateways);
     assert_eq!(refreshes, 1);
     for i in 1..=100 {
         let before = d.stderr().matches("reloaded configuration").count();
-        d.signal(libc::SIGHUP);
+        d.signal("HUP");
         if i % 5 == 0 {
             // A reload is done before each of these scrapes.
             d.wait_stderr("a reload", |e| {
@@ -215,8 +93,7 @@ fn sighups_do_not_cause_refreshes() {
         "reloads refreshed:\n{}",
         d.stderr()
     );
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.exit_within(WAIT).and_then(|s| s.code()), Some(0));
+    d.stop();
 }
 
 /// Issue 9 items 9 and 10: a FIFO as key file blocked the reload inside the
@@ -224,26 +101,25 @@ fn sighups_do_not_cause_refreshes() {
 /// a message saying what it is, and SIGTERM stops the exporter at once.
 #[test]
 fn fifo_key_at_reload_does_not_block_sigterm() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(vec![FakeGateway::synthetic(0)]));
+    let (_rt, fake) = background_fake(vec![FakeGateway::synthetic(0)]);
     let files = Files::new();
-    let addr = free_addr();
+    let addr = loopback(free_port());
     let mut d = Daemon::spawn(exporter(&files, &fake.url(), addr));
-    wait_serving(&mut d);
+    d.wait_healthy(addr);
     std::fs::remove_file(files.key()).expect("rm key");
     let c = std::ffi::CString::new(files.key().to_str().expect("utf-8")).expect("no NUL");
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    d.signal(libc::SIGHUP);
+    d.signal("HUP");
     d.wait_stderr("the failed reload", |e| e.contains("reload failed"));
     assert!(
         d.stderr().contains("is a FIFO, not a regular file"),
         "{}",
         d.stderr()
     );
-    d.signal(libc::SIGTERM);
-    let st = d.exit_within(Duration::from_secs(10));
-    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", d.stderr());
+    d.signal("TERM");
+    let st = d.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(0), "{}", d.stderr());
 }
 
 /// Issue 9 item 5: at the descriptor limit accept failed with EMFILE
@@ -252,10 +128,9 @@ fn fifo_key_at_reload_does_not_block_sigterm() {
 /// cannot hold every slot, and accept failures are logged rarely.
 #[test]
 fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
-    let rt = runtime();
-    let fake = rt.block_on(FakeTts::start(vec![FakeGateway::synthetic(0)]));
+    let (_rt, fake) = background_fake(vec![FakeGateway::synthetic(0)]);
     let files = Files::new();
-    let addr = free_addr();
+    let addr = loopback(free_port());
     let mut cmd = exporter(&files, &fake.url(), addr);
     // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
     unsafe {
@@ -271,7 +146,7 @@ fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
         });
     }
     let mut d = Daemon::spawn(cmd);
-    wait_serving(&mut d);
+    d.wait_healthy(addr);
     // 300 idle connections from one client: more than the process has fds.
     let mut flood = Vec::new();
     for _ in 0..300 {
@@ -307,6 +182,5 @@ fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
         d.stderr()
     );
     drop(flood);
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.exit_within(WAIT).and_then(|s| s.code()), Some(0));
+    d.stop();
 }

@@ -2,13 +2,12 @@
 //! (Grafana itself is not installable here), and every panel query evaluated
 //! by a real Prometheus that scrapes the exporter against the fake TTS.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::prometheus_server::Prometheus;
 use fake_tts::{FakeEvent, FakeGateway};
 use serde_json::Value;
 
@@ -222,30 +221,6 @@ fn only_known_variables_are_used() {
     }
 }
 
-/// `/api/v1/query`: Ok(result vector) or Err(the error).
-async fn query(port: u16, q: &str) -> Result<Vec<Value>, String> {
-    let r = client()
-        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
-        .query(&[("query", q)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let v: Value = r.json().await.map_err(|e| e.to_string())?;
-    if v["status"] != "success" {
-        return Err(format!("{}: {}", v["errorType"], v["error"]));
-    }
-    match &v["data"]["result"] {
-        Value::Array(a) => Ok(a.clone()),
-        // scalar results (not used by the dashboard) count as one value
-        other => Ok(vec![other.clone()]),
-    }
-}
-
-async fn number(port: u16, q: &str) -> Option<f64> {
-    let r = query(port, q).await.ok()?;
-    r.first()?["value"][1].as_str()?.parse().ok()
-}
-
 /// Panels that may legitimately be empty when all gateways are shown.
 /// None today: the fake has connected and offline gateways, locations,
 /// versions, sub-bands, round trips and status messages, the refresh
@@ -285,14 +260,13 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     }
     let _events = exp.stream_events(&cfg, &fake, evs).await;
     let prom = Prometheus::scraping(exp.addr);
-    let port = prom.port;
     // Enough scrapes for rate() over the 10s that replaces $__rate_interval.
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut seen = (None, None);
     while Instant::now() < deadline {
         seen = (
-            number(port, "count(ttn_gateway_connected)").await,
-            number(port, "count_over_time(ttn_up[10s])").await,
+            prom.number("count(ttn_gateway_connected)").await,
+            prom.number("count_over_time(ttn_up[10s])").await,
         );
         if seen.0 == Some(N as f64) && seen.1.is_some_and(|c| c >= 6.0) {
             break;
@@ -311,7 +285,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     for (title, targets) in queries(&d) {
         for (r, expr) in &targets {
             let q = substitute(expr, ".*");
-            match query(port, &q).await {
+            match prom.query(&q).await {
                 Ok(v) if v.is_empty() => {
                     empty.insert(format!("{title} {r}"));
                 }
@@ -335,7 +309,8 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         let mut any = false;
         for (r, expr) in &targets {
             let q = substitute(expr, "gw-000001");
-            let v = query(port, &q)
+            let v = prom
+                .query(&q)
                 .await
                 .unwrap_or_else(|e| panic!("{title} {r}: {q}: {e}"));
             any |= !v.is_empty();
@@ -360,23 +335,19 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
             .collect()
     };
     let t = |i: usize| substitute(geo["targets"][i]["expr"].as_str().unwrap(), ".*");
-    let lat = ids(query(port, &t(0)).await.unwrap());
-    let lon = ids(query(port, &t(1)).await.unwrap());
-    let connected = ids(query(port, &t(2)).await.unwrap());
+    let lat = ids(prom.query(&t(0)).await.unwrap());
+    let lon = ids(prom.query(&t(1)).await.unwrap());
+    let connected = ids(prom.query(&t(2)).await.unwrap());
     assert_eq!(lat.len(), N - 2, "{lat:?}");
     assert_eq!(lat, lon);
     assert!(lat.is_subset(&connected));
     assert!(!lat.contains("gw-000002") && !lat.contains("gw-000010"));
     // The gateway variable's values (Grafana's label_values()).
-    let r: Value = client()
-        .get(format!(
-            "http://127.0.0.1:{port}/api/v1/label/gateway_id/values"
-        ))
-        .query(&[("match[]", "ttn_gateway_info")])
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let r = prom
+        .api(
+            "/api/v1/label/gateway_id/values",
+            &[("match[]", "ttn_gateway_info")],
+        )
         .await
         .unwrap();
     assert_eq!(r["data"].as_array().map(Vec::len), Some(N));

@@ -1,0 +1,21 @@
+//! Black-box tests: the built `ttn-exporter` binary run as a process (the
+//! command line, hostile local conditions, systemd), and the verdict of
+//! outside tools (promtool, prometheus, chromium) on what the exporter serves
+//! and on the shipped rules and dashboard. One test binary, one module per
+//! subject; `cargo test --test blackbox`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod browser;
+mod cli;
+mod dashboard;
+mod events_stream;
+mod local;
+mod probe_prometheus;
+mod process;
+mod prometheus;
+mod prometheus_server;
+mod promtool;
+mod rules;
+mod systemd;
