@@ -19,47 +19,18 @@
 //! Samples are few and short so the whole run stays around a minute.
 
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use ttn_exporter::metrics::{render, write_gateways, SelfMetrics};
 use ttn_exporter::model::{Gateway, Snapshot};
-use ttn_exporter::tts::types::ApiStats;
+
+mod common;
+use common::snapshot;
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
-
-/// The fake TTS's synthetic fleet, through the API's JSON types.
-fn fleet(n: usize) -> Vec<Gateway> {
-    fake_tts::synthetic_fleet(n)
-        .into_iter()
-        .map(|g| Gateway {
-            id: g.id,
-            eui: g.eui,
-            name: g.name,
-            frequency_plan_ids: g.frequency_plan_ids,
-            gateway_server_address: g.gateway_server_address,
-            stats: g.stats.map(|v| {
-                serde_json::from_value::<ApiStats>(v)
-                    .expect("synthetic stats parse")
-                    .into()
-            }),
-            ..Gateway::default()
-        })
-        .collect()
-}
-
-fn snapshot(n: usize) -> Snapshot {
-    let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    Snapshot {
-        gateways: fleet(n),
-        failure: None,
-        finished_at: at,
-        duration: Duration::from_millis(250),
-        last_success: Some(at),
-    }
-}
 
 fn gzip_fast(gateways: &[Gateway]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());

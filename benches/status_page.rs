@@ -9,41 +9,16 @@
 //!
 //! Page sizes are printed first.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use ttn_exporter::model::{Gateway, Snapshot};
+use ttn_exporter::model::Snapshot;
 use ttn_exporter::status_page::render;
-use ttn_exporter::tts::types::ApiStats;
+
+mod common;
+use common::snapshot;
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
-
-fn snapshot(n: usize) -> Snapshot {
-    let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let gateways = fake_tts::synthetic_fleet(n)
-        .into_iter()
-        .map(|g| Gateway {
-            id: g.id,
-            eui: g.eui,
-            name: g.name,
-            frequency_plan_ids: g.frequency_plan_ids,
-            gateway_server_address: g.gateway_server_address,
-            stats: g.stats.map(|v| {
-                serde_json::from_value::<ApiStats>(v)
-                    .expect("synthetic stats parse")
-                    .into()
-            }),
-            ..Gateway::default()
-        })
-        .collect();
-    Snapshot {
-        gateways,
-        failure: None,
-        finished_at: at,
-        duration: Duration::from_millis(250),
-        last_success: Some(at),
-    }
-}
 
 fn benches(c: &mut Criterion) {
     let snaps: Vec<(usize, Snapshot)> = SIZES.iter().map(|&n| (n, snapshot(n))).collect();
