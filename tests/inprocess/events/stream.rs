@@ -1,0 +1,228 @@
+//! How the streams behave: resume without double counting, error lines,
+//! a key without the traffic right, `check`, and chunks that follow the
+//! gateway list.
+
+use super::*;
+
+#[tokio::test]
+async fn a_closed_stream_resumes_without_double_counting_or_losing() {
+    let fake = fake((0..1).map(FakeGateway::synthetic).collect()).await;
+    fake.push_events(
+        (0..10)
+            .map(|i| FakeEvent::uplink(GW0, &format!("u{i}"), ms(i), -100.0, 1.0, 7, 20))
+            .collect(),
+    );
+    fake.close_next_event_stream_after(4);
+    let s = start_with(fake, KEY, 100).await;
+    s.scrape().await;
+    s.until("10 events", |a| a.own.events >= 10).await;
+    s.streams_open(1).await;
+    // More arrive on the resumed stream.
+    s.fake.push_events(vec![FakeEvent::uplink(
+        GW0,
+        "u10",
+        ms(10),
+        -100.0,
+        1.0,
+        7,
+        20,
+    )]);
+    s.until("11 events", |a| a.own.events >= 11).await;
+    let reqs = s.fake.events_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].after.as_deref(), Some("2023-11-14T22:13:20.003Z"));
+    let out = s.scrape().await;
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(11.0));
+    assert_eq!(
+        value(
+            &out,
+            &format!("ttn_gateway_uplink_rssi_dbm_count{{gateway_id=\"{GW0}\"}}")
+        ),
+        Some(11.0)
+    );
+    // The fake re-sent the event at `after` itself; it was dropped.
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_events_dropped_total{reason=\"duplicate\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&out, "ttn_exporter_event_stream_reconnects_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_event_stream_errors_total{reason=\"closed\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn an_error_line_ends_the_stream_and_it_reconnects() {
+    let s = start(1).await;
+    s.scrape().await;
+    s.streams_open(1).await;
+    s.fake.push_events(vec![
+        FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20),
+        FakeEvent::error_line(14, "unavailable\n\u{7}"),
+        FakeEvent::uplink(GW0, "b", ms(2), -100.0, 1.0, 7, 20),
+    ]);
+    s.until("both events over two streams", |a| {
+        a.own.events == 2 && a.own.reconnects == 1
+    })
+    .await;
+    let out = s.scrape().await;
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_event_stream_errors_total{reason=\"error_line\"}"
+        ),
+        Some(1.0)
+    );
+    // A server-closed stream (all of them, now) reconnects too.
+    s.fake.close_event_streams();
+    s.until("reconnected", |a| {
+        a.own.reconnects == 2 && a.own.streams_open == 1
+    })
+    .await;
+}
+
+/// Collects log lines of this (current-thread) test.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_key_without_the_traffic_right_is_said_once_and_status_still_works() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    const NO_TRAFFIC: &str = "NNSXS.NO-TRAFFIC.NOT-A-SECRET";
+    let fake = fake((0..150).map(FakeGateway::synthetic).collect()).await;
+    fake.set_key_without_traffic_right(NO_TRAFFIC);
+    // Two streams (chunks of 100): still one log line.
+    let s = start_with(fake, NO_TRAFFIC, 100).await;
+    let out = s.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    s.until("both refused", |a| a.own.errors[3] == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.fake.events_requests().len(), 2, "no retry storm");
+    let out = s.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    assert_eq!(series(&out, "ttn_gateway_connected").len(), 150);
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_event_stream_errors_total{reason=\"forbidden\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(value(&out, "ttn_exporter_event_streams_open"), Some(0.0));
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("log lock")).into_owned();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("RIGHT_GATEWAY_TRAFFIC_READ"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("Read gateway traffic") && lines[0].contains("403"),
+        "{}",
+        lines[0]
+    );
+    assert!(!text.contains(NO_TRAFFIC), "the key is never logged");
+}
+
+#[tokio::test]
+async fn check_says_whether_the_key_reads_traffic() {
+    const NO_TRAFFIC: &str = "NNSXS.NO-TRAFFIC.NOT-A-SECRET";
+    let fake = fake((0..2).map(FakeGateway::synthetic).collect()).await;
+    fake.set_key_without_traffic_right(NO_TRAFFIC);
+    let mut cfg = config(&fake.url());
+    cfg.events = true;
+    ttn_exporter::daemon::check(cfg.clone())
+        .await
+        .expect("full key passes");
+    cfg.api_key = ApiKey::parse(NO_TRAFFIC).expect("key");
+    let err = ttn_exporter::daemon::check(cfg.clone())
+        .await
+        .expect_err("events on, no traffic right");
+    assert!(
+        err.to_string().contains("RIGHT_GATEWAY_TRAFFIC_READ"),
+        "{err}"
+    );
+    cfg.events = false;
+    ttn_exporter::daemon::check(cfg)
+        .await
+        .expect("events off: only said");
+}
+
+#[tokio::test]
+async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
+    let fake = fake((0..5).map(FakeGateway::synthetic).collect()).await;
+    let s = start_with(fake, KEY, 2).await;
+    s.scrape().await;
+    s.streams_open(3).await;
+    let sizes: Vec<usize> = s
+        .fake
+        .events_requests()
+        .iter()
+        .map(|r| r.gateway_ids.len())
+        .collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+    s.fake.push_events(vec![
+        FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20),
+        FakeEvent::uplink(GW1, "b", ms(2), -100.0, 1.0, 7, 20),
+    ]);
+    s.until("two events", |a| a.own.events == 2).await;
+    let out = s.scrape().await;
+    // Uplink series only for the gateways that had uplinks; the (dis)connect
+    // counters for all five, from 0.
+    for family in [
+        "ttn_gateway_uplink_rssi_dbm_count",
+        "ttn_gateway_uplink_snr_db_count",
+        "ttn_gateway_uplink_airtime_seconds_total",
+    ] {
+        assert_eq!(series(&out, family).len(), 2, "{family}");
+    }
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_bucket").len(), 12);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 5);
+    assert_eq!(
+        value(&out, "ttn_gateway_connects_total{gateway_id=\"gw-000004\"}"),
+        Some(0.0)
+    );
+    // gw-000000 leaves: its chunk re-subscribes for gw-000001 alone.
+    s.fake
+        .set_gateways((1..5).map(FakeGateway::synthetic).collect());
+    s.scrape().await;
+    s.until("re-chunked", |a| a.gateway(GW0).is_none()).await;
+    s.streams_open(3).await;
+    let out = s.scrape().await;
+    assert!(
+        !out.contains(&format!("gateway_id=\"{GW0}\"")),
+        "gone gateway's series vanish"
+    );
+    assert_eq!(series(&out, "ttn_gateway_uplink_rssi_dbm_count").len(), 1);
+    assert_eq!(series(&out, "ttn_gateway_connects_total").len(), 4);
+    let reqs = s.fake.events_requests();
+    assert_eq!(reqs.len(), 4, "only the changed chunk reconnects");
+    assert_eq!(reqs[3].gateway_ids, vec![GW1.to_owned()]);
+    // Counters never go down while the process lives.
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(2.0));
+}
