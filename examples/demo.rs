@@ -15,7 +15,7 @@ use anyhow::Context;
 use fake_tts::{demo::demo_fleet, FakeTts, DEFAULT_KEY};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use ttn_exporter::cache::{Cache, Source};
+use ttn_exporter::cache::{Cache, Caches, Source};
 use ttn_exporter::config::{ApiKey, Scope};
 use ttn_exporter::metrics::SelfMetrics;
 use ttn_exporter::server::{self, Limits};
@@ -99,7 +99,7 @@ pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(
         listener,
-        cache.clone(),
+        Caches::new(cache.clone()),
         Limits::default(),
         Default::default(),
         async {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cache::{Cache, Source};
+use crate::cache::{Cache, Caches, Source};
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::metrics::SelfMetrics;
 use crate::server::{self, Limits, SharedWeb};
@@ -88,8 +88,9 @@ pub async fn run(
     let own = SelfMetrics::new().context("cannot register the exporter's own metrics")?;
     let source = Source::from_config(&config, &own).context("cannot build the API client")?;
     let cache = Cache::new(source, own);
-    cache
-        .targets()
+    let caches = Caches::new(cache.clone());
+    caches
+        .targets
         .apply(&config.targets)
         .context("cannot set up the targets")?;
     let events = crate::events::from_config(&config)
@@ -113,7 +114,7 @@ pub async fn run(
     let web: SharedWeb = Arc::new(RwLock::new(web));
     let server = tokio::spawn(server::serve(
         listener,
-        cache.clone(),
+        caches.clone(),
         limits,
         web.clone(),
         async move {
@@ -143,7 +144,7 @@ pub async fn run(
                 tokio::select! {
                     _ = term.recv() => break,
                     _ = int.recv() => break,
-                    loaded = load_off_loop(&loader) => apply(loaded, &mut current, &cache, &web, events.as_deref()),
+                    loaded = load_off_loop(&loader) => apply(loaded, &mut current, &caches, &web, events.as_deref()),
                 }
             }
         }
@@ -183,10 +184,11 @@ async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
 fn apply(
     loaded: Result<Loaded, String>,
     current: &mut Config,
-    cache: &Cache,
+    caches: &Caches,
     web: &SharedWeb,
     events: Option<&crate::events::Events>,
 ) {
+    let cache = &caches.default;
     let source = loaded.and_then(|l| {
         Source::from_config(&l.config, cache.self_metrics())
             .map(|s| (l, s))
@@ -205,7 +207,7 @@ fn apply(
         web: new_web,
     } = new;
     // Kept targets keep their caches and counters; on error nothing changes.
-    if let Err(e) = cache.targets().apply(&new.targets) {
+    if let Err(e) = caches.targets.apply(&new.targets) {
         tracing::error!("reload failed, keeping the old configuration: {e}");
         systemd::ready(&format!("reload failed: {e}"));
         return;
@@ -370,15 +372,19 @@ mod tests {
         let mut current = config("");
         let own = SelfMetrics::for_target().unwrap();
         let cache = Cache::new(Source::from_config(&current, &own).unwrap(), own);
+        let caches = Caches::new(cache);
         let web: SharedWeb = Arc::new(RwLock::new(WebConfig::default()));
-        apply(loaded("[targets.acme]\n"), &mut current, &cache, &web, None);
-        assert_eq!(cache.targets().names(), ["acme"]);
-        let acme = cache.targets().get("acme").unwrap();
-        apply(loaded("[targets.acme]\n"), &mut current, &cache, &web, None);
-        let kept = cache.targets().get("acme").unwrap();
+        let reload = |toml: &str, current: &mut Config| {
+            apply(loaded(toml), current, &caches, &web, None);
+        };
+        reload("[targets.acme]\n", &mut current);
+        assert_eq!(caches.targets.names(), ["acme"]);
+        let acme = caches.targets.get("acme").unwrap();
+        reload("[targets.acme]\n", &mut current);
+        let kept = caches.targets.get("acme").unwrap();
         assert!(std::ptr::eq(acme.self_metrics(), kept.self_metrics()));
-        apply(loaded(""), &mut current, &cache, &web, None);
-        assert!(cache.targets().names().is_empty());
+        reload("", &mut current);
+        assert!(caches.targets.names().is_empty());
     }
 
     #[tokio::test]

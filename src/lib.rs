@@ -31,7 +31,8 @@
 //! - [`shard`]: hash sharding (`shard=I&shards=N`) of `/metrics` and
 //!   `/probe`, each shard's body built once per refresh.
 //! - [`cache`]: the rendered output, its age, single-flight refresh; one
-//!   cache per named target ([`cache::Targets`]).
+//!   cache per named target ([`cache::Targets`]), held beside the default
+//!   one in what the server answers from ([`cache::Caches`]).
 //! - [`status_page`]: the HTML status page at `/`, built once per refresh.
 //! - [`probe`]: `/metrics` and `/probe?target=NAME` with their queries.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.

@@ -9,7 +9,7 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::cache::{Cache, Source};
+use crate::cache::{Caches, Source};
 use crate::config::targets::{valid_name, MAX_NAME};
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
 use crate::shard::Shard;
@@ -80,13 +80,13 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
 }
 
 /// Answer `/probe` (`probe`) or `/metrics` with a query.
-pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Response<Full<Bytes>> {
+pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Response<Full<Bytes>> {
     let q = match parse_query(req.uri().query()) {
         Ok(q) => q,
         Err(e) => return bad_request(&e),
     };
     let target = match (probe, &q.target) {
-        (false, None) => cache.clone(),
+        (false, None) => caches.default.clone(),
         (false, Some(_)) => {
             return bad_request("target is for /probe; /metrics serves the default target")
         }
@@ -96,7 +96,7 @@ pub async fn respond<B>(req: &Request<B>, cache: &Cache, probe: bool) -> Respons
                 "invalid target name: use 1 to {MAX_NAME} of a-z, 0-9, _ and -"
             ))
         }
-        (true, Some(name)) => match cache.targets().get(name) {
+        (true, Some(name)) => match caches.targets.get(name) {
             Some(c) => c,
             None => return bad_request(&format!("unknown target {name}")),
         },

@@ -20,7 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::cache::Cache;
+use crate::cache::Caches;
 use crate::web::{BasicAuth, WebConfig};
 
 /// Bounds on what scrapers may cost us.
@@ -173,12 +173,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 /// new connection uses the settings current when it is accepted.
 pub type SharedWeb = Arc<RwLock<WebConfig>>;
 
-/// Serve `cache` on `listener` until `shutdown` completes, then let
+/// Serve `caches` on `listener` until `shutdown` completes, then let
 /// requests in flight finish (up to [`Limits::shutdown_grace`]). TLS and
 /// basic auth are as `web` currently says (plain HTTP when it is default).
 pub async fn serve(
     listener: TcpListener,
-    cache: Cache,
+    caches: Caches,
     limits: Limits,
     web: SharedWeb,
     shutdown: impl Future<Output = ()>,
@@ -221,12 +221,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let web = web.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let cache = cache.clone();
+        let caches = caches.clone();
         let auth = web.auth.clone();
         let service = hyper::service::service_fn(move |req| {
-            let cache = cache.clone();
+            let caches = caches.clone();
             let auth = auth.clone();
-            async move { Ok::<_, Infallible>(handle(req, &cache, auth.as_ref()).await) }
+            async move { Ok::<_, Infallible>(handle(req, &caches, auth.as_ref()).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -283,7 +283,7 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// Answer one request; with `auth`, only with valid basic auth credentials.
 pub async fn handle<B>(
     req: Request<B>,
-    cache: &Cache,
+    caches: &Caches,
     auth: Option<&Arc<BasicAuth>>,
 ) -> Response<Full<Bytes>> {
     if let Some(auth) = auth {
@@ -308,10 +308,10 @@ pub async fn handle<B>(
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
         }
-        "/probe" => crate::probe::respond(&req, cache, true).await,
-        "/metrics" => crate::probe::respond(&req, cache, false).await,
+        "/probe" => crate::probe::respond(&req, caches, true).await,
+        "/metrics" => crate::probe::respond(&req, caches, false).await,
         "/" => {
-            let entry = cache.get().await;
+            let entry = caches.default.get().await;
             let mut r = Response::new(Full::new(crate::status_page::page(&entry)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

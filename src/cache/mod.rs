@@ -16,25 +16,24 @@
 //!
 //! - [`source`]: what a refresh asks ([`Source`], from a config).
 //! - [`entry`]: one refresh's result as served ([`Entry`]).
-//!
-//! The named targets each have a cache of their own ([`Targets`]).
+//! - [`targets`]: the named targets, a cache each ([`Targets`]).
 
 pub mod entry;
 pub mod source;
+pub mod targets;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::config::Target;
 use crate::metrics::{render, render_with, Extra};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
 use crate::tts;
 pub use entry::Entry;
 pub use source::Source;
+pub use targets::{Caches, Targets};
 
 /// Longest back-off honoured from `X-Rate-Limit-Retry`.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -58,7 +57,6 @@ struct Inner {
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
-    targets: Targets,
     extra: RwLock<Option<Arc<dyn Extra>>>,
 }
 
@@ -77,7 +75,6 @@ impl Cache {
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
-                targets: Targets::default(),
                 extra: RwLock::new(None),
             }),
         }
@@ -86,11 +83,6 @@ impl Cache {
     /// The exporter's own metrics.
     pub fn self_metrics(&self) -> &SelfMetrics {
         &self.inner.own
-    }
-
-    /// The named targets served at `/probe` (empty unless configured).
-    pub fn targets(&self) -> &Targets {
-        &self.inner.targets
     }
 
     /// Replace the source (new key, URL or scope). The next scrape
@@ -375,63 +367,5 @@ impl Cache {
             st.backoff_until = backoff;
         }
         entry
-    }
-}
-
-/// The running targets: one [`Cache`] each, swapped as a whole on reload.
-#[derive(Default)]
-pub struct Targets {
-    map: RwLock<BTreeMap<String, Cache>>,
-}
-
-impl Targets {
-    /// The cache of target `name`.
-    pub fn get(&self, name: &str) -> Option<Cache> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// Target names, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.keys().cloned().collect()
-    }
-
-    /// Serve exactly `targets`: a target kept by name keeps its cache and
-    /// counters with the new settings (next scrape refreshes); new ones
-    /// start empty; others go. On error nothing changes.
-    pub fn apply(&self, targets: &[Target]) -> anyhow::Result<()> {
-        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut next = BTreeMap::new();
-        let mut swaps = Vec::new();
-        for t in targets {
-            match old.get(&t.name) {
-                Some(cache) => {
-                    let source = Source::from_config(&t.config, cache.self_metrics())?;
-                    swaps.push((cache.clone(), source));
-                    next.insert(t.name.clone(), cache.clone());
-                }
-                None => {
-                    let own = SelfMetrics::for_target()?;
-                    let source = Source::from_config(&t.config, &own)?;
-                    next.insert(t.name.clone(), Cache::new(source, own));
-                }
-            }
-            tracing::info!(
-                "target {} at /probe?target={}: {} (key from {})",
-                t.name,
-                t.name,
-                t.config.api_url,
-                t.config.api_key_source
-            );
-        }
-        for (cache, source) in swaps {
-            cache.set_source(source);
-        }
-        *self.map.write().unwrap_or_else(|e| e.into_inner()) = next;
-        Ok(())
     }
 }

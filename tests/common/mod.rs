@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fake_tts::FakeTts;
-use ttn_exporter::cache::{Cache, Source};
+use ttn_exporter::cache::{Cache, Caches, Source, Targets};
 use ttn_exporter::config::{ApiKey, Config, Scope};
 use ttn_exporter::metrics::SelfMetrics;
 use ttn_exporter::server::{self, Limits};
@@ -43,7 +43,10 @@ pub fn config(api_url: &str) -> Config {
 /// The exporter serving on 127.0.0.1:0.
 pub struct Exporter {
     pub addr: SocketAddr,
+    /// The default target's cache.
     pub cache: Cache,
+    /// The named targets (`/probe`); none until a test applies some.
+    pub targets: std::sync::Arc<Targets>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -61,17 +64,24 @@ impl Exporter {
     pub async fn start_with(config: Config, limits: Limits, web: WebConfig) -> Exporter {
         let own = SelfMetrics::new().unwrap();
         let source = Source::from_config(&config, &own).unwrap();
-        let cache = Cache::new(source, own);
+        let caches = Caches::new(Cache::new(source, own));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let web = std::sync::Arc::new(std::sync::RwLock::new(web));
-        let task = tokio::spawn(server::serve(listener, cache.clone(), limits, web, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(server::serve(
+            listener,
+            caches.clone(),
+            limits,
+            web,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Exporter {
             addr,
-            cache,
+            cache: caches.default,
+            targets: caches.targets,
             stop: Some(tx),
             task,
         }

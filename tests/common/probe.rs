@@ -53,6 +53,6 @@ pub async fn acme_and_beta(
         more.iter()
             .map(|(name, key, scope)| target(name, &url, key, scope.clone())),
     );
-    exp.cache.targets().apply(&targets).unwrap();
+    exp.targets.apply(&targets).unwrap();
     (fake, exp)
 }

@@ -116,7 +116,7 @@ async fn reapplying_targets_keeps_adds_and_drops() {
     let fake = fake((0..6).map(FakeGateway::synthetic).collect()).await;
     let exp = Exporter::start(config(&fake.url())).await;
     let url = fake.url();
-    let targets = exp.cache.targets();
+    let targets = &exp.targets;
     targets
         .apply(&[
             target("acme", &url, WRONG_KEY, Scope::All),
@@ -161,8 +161,7 @@ async fn reapplying_targets_keeps_adds_and_drops() {
 async fn bad_input_is_a_one_line_400() {
     let fake = fake((0..8).map(FakeGateway::synthetic).collect()).await;
     let exp = Exporter::start(config(&fake.url())).await;
-    exp.cache
-        .targets()
+    exp.targets
         .apply(&[target("acme", &fake.url(), KEY, Scope::All)])
         .unwrap();
     let cases: &[(&str, &str)] = &[
@@ -243,8 +242,7 @@ async fn bad_input_is_a_one_line_400() {
 async fn shards_are_disjoint_complete_and_built_once_per_refresh() {
     let fake = fake(fake_tts::synthetic_fleet(400)).await;
     let exp = Exporter::start(config(&fake.url())).await;
-    exp.cache
-        .targets()
+    exp.targets
         .apply(&[target("acme", &fake.url(), KEY, Scope::All)])
         .unwrap();
     let full = exp.scrape().await;
@@ -255,10 +253,7 @@ async fn shards_are_disjoint_complete_and_built_once_per_refresh() {
 
     for (base, cache) in [
         ("/metrics?", exp.cache.clone()),
-        (
-            "/probe?target=acme&",
-            exp.cache.targets().get("acme").unwrap(),
-        ),
+        ("/probe?target=acme&", exp.targets.get("acme").unwrap()),
     ] {
         let mut union = BTreeSet::new();
         let mut total = 0;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, FakeTts};
-use ttn_exporter::cache::{Cache, Source};
+use ttn_exporter::cache::{Cache, Caches, Source};
 use ttn_exporter::config::{ApiKey, Config};
 use ttn_exporter::events::{Events, Params, Timing};
 use ttn_exporter::metrics::SelfMetrics;
@@ -60,7 +60,7 @@ async fn start_with(fake: FakeTts, key: &str, chunk: usize) -> Setup {
     let web = Arc::new(std::sync::RwLock::new(Default::default()));
     tokio::spawn(server::serve(
         listener,
-        cache,
+        Caches::new(cache),
         Limits::default(),
         web,
         async {
