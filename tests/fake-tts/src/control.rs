@@ -5,8 +5,10 @@ use std::time::Duration;
 use hyper::Method;
 use serde_json::json;
 
-use crate::server::{parse_query, query_all, query_one, Reply};
-use crate::{synthetic_fleet, Fault, Route, Shared};
+use crate::query::{parse_query, query_all, query_one};
+use crate::server::Reply;
+use crate::state::Shared;
+use crate::{synthetic_fleet, Fault, Route};
 
 /// Largest fleet `POST /_fake/gateways?n=N` accepts.
 const MAX_FLEET: usize = 1_000_000;

@@ -1,0 +1,10 @@
+//! End-to-end tests of the fake TTS server over real HTTP/1.1 on loopback, one module per
+//! route family; `client` is the shared harness.
+
+mod auth;
+mod binary;
+mod client;
+mod faults;
+mod list;
+mod server;
+mod stats;
