@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// Where the API key lives on disk by default.
 pub const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
@@ -23,20 +24,30 @@ pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
 pub const DEFAULT_EVENTS_CHUNK: usize = 100;
 
 /// The raw, layered configuration as the file, environment and flags give
-/// it. The options are documented on the flags ([`Overrides`]).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// it; each field's `#[default]` is the one place its default is written.
+/// The options are documented on the flags ([`Overrides`]). Adding an
+/// option: a field here and its flag in [`Overrides`] (and a field of
+/// [`super::Config`] if the daemon reads it).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, SmartDefault)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct RawConfig {
+    #[default = "[::]:9715"]
     pub listen: String,
+    #[default = "https://eu1.cloud.thethings.network"]
     pub api_url: String,
+    #[default(PathBuf::from(DEFAULT_KEY_PATH))]
     pub api_key_file: PathBuf,
+    #[default(Duration::from_secs(30))]
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    #[default(Duration::from_secs(10))]
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    #[default(DEFAULT_REFRESH_TIMEOUT)]
     #[serde(with = "humantime_serde")]
     pub refresh_timeout: Duration,
+    #[default(DEFAULT_MAX_GATEWAYS)]
     pub max_gateways: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateways: Option<GatewayList>,
@@ -54,35 +65,13 @@ pub struct RawConfig {
     #[serde(default)]
     pub events: bool,
     /// Gateways per events stream.
+    #[default(DEFAULT_EVENTS_CHUNK)]
     #[serde(default = "default_events_chunk")]
     pub events_chunk: usize,
 }
 
 fn default_events_chunk() -> usize {
     DEFAULT_EVENTS_CHUNK
-}
-
-/// The defaults, the one place they are written.
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            listen: "[::]:9715".into(),
-            api_url: "https://eu1.cloud.thethings.network".into(),
-            api_key_file: PathBuf::from(DEFAULT_KEY_PATH),
-            cache_ttl: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
-            max_gateways: DEFAULT_MAX_GATEWAYS,
-            gateways: None,
-            organization: None,
-            user: None,
-            legacy_metrics: false,
-            web_config_file: None,
-            targets: Default::default(),
-            events: false,
-            events_chunk: DEFAULT_EVENTS_CHUNK,
-        }
-    }
 }
 
 /// The options as flags, the top configuration layer; `None` leaves the
