@@ -62,16 +62,10 @@ pub struct RawConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, RawTarget>,
     /// Subscribe to the events stream for radio metrics.
-    #[serde(default)]
     pub events: bool,
     /// Gateways per events stream.
     #[default(DEFAULT_EVENTS_CHUNK)]
-    #[serde(default = "default_events_chunk")]
     pub events_chunk: usize,
-}
-
-fn default_events_chunk() -> usize {
-    DEFAULT_EVENTS_CHUNK
 }
 
 /// The options as flags, the top configuration layer; `None` leaves the

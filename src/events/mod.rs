@@ -29,7 +29,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
-pub use crate::config::DEFAULT_EVENTS_CHUNK as DEFAULT_CHUNK;
 use crate::config::{ApiKey, Config};
 use crate::model::Gateway;
 use aggregate::Aggregator;
