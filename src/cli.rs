@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Overrides, RawConfig, DURATIONS};
+use crate::config::{Overrides, RawConfig, DURATIONS, EX_CONFIG};
+use crate::sanitize;
 use crate::systemd::LogFormat;
 
 /// Prometheus exporter for LoRaWAN gateways on The Things Stack.
@@ -37,14 +39,62 @@ pub enum Command {
 
 impl Args {
     /// Parse the process arguments, the help showing each option's default
-    /// from [`RawConfig::default`].
+    /// from [`RawConfig::default`]. `--help` and `--version` print and exit
+    /// 0; any invalid command line prints one line and exits 78
+    /// (EX_CONFIG), like every other invalid configuration, so that the
+    /// unit does not restart on it (clap's own exit code is 2).
     pub fn parse_with_defaults() -> Args {
-        let matches = command().get_matches();
-        match Args::from_arg_matches(&matches) {
+        match Args::try_parse_from_iter(std::env::args_os()) {
             Ok(args) => args,
-            Err(e) => e.exit(),
+            Err(ArgsError::Display(e)) => e.exit(),
+            Err(ArgsError::Invalid(line)) => {
+                eprintln!("{line}");
+                std::process::exit(i32::from(EX_CONFIG));
+            }
         }
     }
+
+    /// Parse `args` (the program name first) without exiting.
+    pub fn try_parse_from_iter<I, T>(args: I) -> Result<Args, ArgsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let parsed = command()
+            .try_get_matches_from(args)
+            .and_then(|m| Args::from_arg_matches(&m));
+        parsed.map_err(|e| match e.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ArgsError::Display(e),
+            _ => ArgsError::Invalid(invalid_line(&e)),
+        })
+    }
+}
+
+/// Why [`Args::try_parse_from_iter`] gave no arguments.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// Help or version text was asked for: print it, exit 0.
+    Display(clap::Error),
+    /// The command line is invalid: this one line says why.
+    Invalid(String),
+}
+
+/// clap's error as one line: its first line without the `error: ` prefix,
+/// sanitised (it quotes what the user typed), and where to look.
+fn invalid_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unreadable arguments");
+    let what = first.strip_prefix("error: ").unwrap_or(first);
+    format!(
+        "ttn-exporter: invalid command line: {}; see ttn-exporter --help",
+        sanitize::one_line(what, 200)
+    )
 }
 
 /// The clap command, with `[default: ...]` appended to each option's help
@@ -67,4 +117,58 @@ pub fn command() -> clap::Command {
             .unwrap_or_default();
         arg.help(format!("{help} [default: {default}]{range}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(arg: &str) -> Result<Option<bool>, ArgsError> {
+        Args::try_parse_from_iter(["ttn-exporter", arg]).map(|a| a.overrides.events)
+    }
+
+    /// The flags take the switch spellings the environment takes.
+    #[test]
+    fn switch_flags_take_the_environment_spellings() {
+        for (word, want) in [
+            ("1", true),
+            ("true", true),
+            ("YES", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+            ("no", false),
+            ("Off", false),
+        ] {
+            let got = events(&format!("--events={word}")).map_err(|e| format!("{e:?}"));
+            assert_eq!(got, Ok(Some(want)), "--events={word}");
+            assert_eq!(
+                crate::config::switch(word),
+                Some(want),
+                "environment {word}"
+            );
+        }
+        assert_eq!(
+            events("--events").map_err(|e| format!("{e:?}")),
+            Ok(Some(true))
+        );
+    }
+
+    /// An invalid command line is one line naming the flag and the value;
+    /// help is not an error.
+    #[test]
+    fn invalid_flags_are_one_line_and_help_is_not() {
+        match events("--events=maybe") {
+            Err(ArgsError::Invalid(line)) => {
+                assert!(!line.contains('\n'), "{line}");
+                assert!(
+                    line.contains("--events") && line.contains("maybe"),
+                    "{line}"
+                );
+            }
+            other => panic!("want Invalid, got {other:?}"),
+        }
+        assert!(matches!(events("--help"), Err(ArgsError::Display(_))));
+        assert!(matches!(events("--version"), Err(ArgsError::Display(_))));
+    }
 }

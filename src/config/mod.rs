@@ -164,13 +164,28 @@ fn typed_like(default: Option<&figment::value::Value>, text: &str) -> figment::v
             Ok(n) => Value::from(n),
             Err(_) => Value::from(text.to_owned()),
         },
-        Some(Value::Bool(..)) => match word.as_str() {
-            "1" | "true" | "yes" | "on" => Value::from(true),
-            "0" | "false" | "no" | "off" | "" => Value::from(false),
-            _ => Value::from(text.to_owned()),
+        Some(Value::Bool(..)) => match switch(&word) {
+            Some(b) => Value::from(b),
+            None => Value::from(text.to_owned()),
         },
         _ => Value::from(text.to_owned()),
     }
+}
+
+/// A switch's value, as the environment and the flags both spell it:
+/// `1`, `true`, `yes`, `on`; `0`, `false`, `no`, `off` or empty (any case).
+pub fn switch(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// [`switch`] as a clap value parser, for the `--legacy-metrics` and
+/// `--events` flags.
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    switch(text).ok_or_else(|| "not a switch (use 1, true, yes, on, 0, false, no or off)".into())
 }
 
 fn one_line(e: &figment::Error) -> String {

@@ -113,7 +113,7 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Also emit the metric names of the Python exporter
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_metrics: Option<bool>,
     /// TLS and basic auth config (Prometheus exporter-toolkit format)
@@ -121,7 +121,7 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
     /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<bool>,
     /// Gateways per events stream (1 to 1000)

@@ -187,6 +187,34 @@ fn cases() -> Vec<Case> {
             needles: |s| vec![p(s.config()), "no such file".into()],
         },
         Case {
+            name: "bad boolean (flag)",
+            setup: |_, c| {
+                c.arg("--events=maybe");
+            },
+            needles: |_| vec!["--events".into(), "maybe".into(), "--help".into()],
+        },
+        Case {
+            name: "bad number (flag)",
+            setup: |_, c| {
+                c.args(["--max-gateways", "abc"]);
+            },
+            needles: |_| vec!["--max-gateways".into(), "abc".into()],
+        },
+        Case {
+            name: "unknown flag",
+            setup: |_, c| {
+                c.arg("--cache-tll=5s");
+            },
+            needles: |_| vec!["--cache-tll".into(), "--help".into()],
+        },
+        Case {
+            name: "unknown subcommand",
+            setup: |_, c| {
+                c.arg("chekc");
+            },
+            needles: |_| vec!["chekc".into()],
+        },
+        Case {
             name: "check with a bad config exits 78 too",
             setup: |s, c| {
                 write_file(&s.config(), "bogus = 1\n", 0o644);
