@@ -187,6 +187,32 @@ mod tests {
         );
     }
 
+    /// A configured ID the server's rule refuses is an error at load, in
+    /// the top level and in a target alike.
+    #[test]
+    fn ids_follow_the_servers_rule() {
+        let long = "a".repeat(37);
+        for bad in ["a", "ab--c", "gw-", "-gw", "GW", long.as_str()] {
+            for text in [
+                format!("gateways = [\"{bad}\"]\n"),
+                format!("organization = \"{bad}\"\n"),
+                format!(
+                    "[targets.acme]\napi_key_file = \"DIR/acme.key\"\ngateways = [\"{bad}\"]\n"
+                ),
+            ] {
+                let e = run(&text, &[]).map(|_| ()).unwrap_err();
+                assert!(
+                    e.contains(&format!("`{bad}`")) && e.contains("2 to 36"),
+                    "{text}: {e}"
+                );
+            }
+        }
+        let ok = "a".repeat(36);
+        for good in ["ab", "gw-1", "eui-ac1f09fffe08d721", ok.as_str()] {
+            run(&format!("gateways = [\"{good}\"]\n"), &[]).unwrap();
+        }
+    }
+
     #[test]
     fn bad_targets_say_what_is_wrong() {
         let cases: &[(&str, &str)] = &[

@@ -13,7 +13,7 @@ use super::options::{
     REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::keys::ApiKey;
-use crate::model::Scope;
+use crate::model::{valid_tts_id, Scope};
 
 /// Exit status for invalid configuration (sysexits.h `EX_CONFIG`).
 pub const EX_CONFIG: u8 = 78;
@@ -148,7 +148,7 @@ pub(super) fn validate(
     }
     let bad_id = |what: &str, id: &str| {
         ConfigError::new(format!(
-            "invalid {what} `{}`: IDs are lowercase letters, digits and dashes",
+            "invalid {what} `{}`: IDs are 2 to 36 lowercase letters and digits, with single dashes between them",
             one_line_text(id)
         ))
     };
@@ -223,12 +223,9 @@ fn api_url(text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// TTS entity IDs: 2-36 characters of `a-z`, `0-9` and `-`, no leading dash.
+/// An ID the API can have: the server's own rule ([`valid_tts_id`]), so a
+/// configured ID that no gateway, user or organization can have is refused
+/// at load instead of failing every refresh.
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('-')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    valid_tts_id(id)
 }
