@@ -52,8 +52,14 @@ pub struct Timing {
     pub backoff_max: Duration,
     /// Delay after a 401/403 (a missing right does not fix itself quickly).
     pub refused_backoff: Duration,
-    /// A stream that read nothing for this long is reconnected.
+    /// A stream that read nothing for this long is reconnected. The server
+    /// sends no keep-alive, so this is a quiet gateway, not an error: no
+    /// error is counted and no back-off added.
     pub idle_timeout: Duration,
+    /// A stream that stayed up this long resets the back-off when it ends;
+    /// one that ends sooner (even after events) backs off further, so a
+    /// server that accepts and closes at once is not asked once a second.
+    pub stable: Duration,
     /// Longest line.
     pub max_line: usize,
 }
@@ -65,6 +71,7 @@ impl Default for Timing {
             backoff_max: Duration::from_secs(300),
             refused_backoff: Duration::from_secs(1800),
             idle_timeout: Duration::from_secs(600),
+            stable: Duration::from_secs(60),
             max_line: stream::MAX_LINE,
         }
     }

@@ -106,6 +106,9 @@ pub enum Line<'a> {
     Event(Event<'a>),
     /// An event that names no gateway (nothing to count it against).
     NoGateway,
+    /// `events.stream.start`: the server's own first line of every stream
+    /// (the subscribed names). Not a gateway event: nothing counts it.
+    StreamStart,
     /// `{"error": ...}`: the gRPC code (0 if absent) and a sanitised message.
     Error {
         /// gRPC status code (7 permission denied, 16 unauthenticated, ...).
@@ -244,6 +247,9 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
     let Some(ev) = env.result else {
         return Line::Unparsable;
     };
+    if ev.name == "events.stream.start" {
+        return Line::StreamStart;
+    }
     let Some(gateway_id) = ev
         .identifiers
         .into_iter()
@@ -317,20 +323,36 @@ fn uplink(data: &str, gateway_id: &str) -> Uplink {
     }
 }
 
-/// The TxAcknowledgment result wherever `gs.down.tx.fail` put it: the data
-/// itself, `value` or `result`.
+/// The TxAcknowledgment result wherever `gs.down.tx.fail` put it. The
+/// server publishes it as the enum's number in a `google.protobuf.Value`
+/// (`{"value": 2}`; `messages.proto`: 1 UNKNOWN_ERROR, 2 TOO_LATE, 3
+/// TOO_EARLY, 4 COLLISION_PACKET, 5 COLLISION_BEACON, 6 TX_FREQ, 7 TX_POWER,
+/// 8 GPS_UNLOCKED); the name as a string (the data itself, `value` or
+/// `result`) is accepted too. Anything else is `unknown`.
 fn tx_result(data: &str) -> usize {
     let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-    let s = v
-        .as_str()
-        .or_else(|| v.get("value").and_then(|x| x.as_str()))
-        .or_else(|| v.get("result").and_then(|x| x.as_str()))
-        .unwrap_or("");
-    let lower = s.to_ascii_lowercase();
-    TX_RESULTS[1..9]
-        .iter()
-        .position(|r| *r == lower)
-        .map_or(TX_RESULTS.len() - 1, |i| i + 1)
+    let found = [Some(&v), v.get("value"), v.get("result")]
+        .into_iter()
+        .flatten()
+        .find(|x| x.is_string() || x.is_number());
+    let unknown = TX_RESULTS.len() - 1;
+    match found {
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            // UNKNOWN_ERROR is last among the failures in TX_RESULTS.
+            Some(1) => 8,
+            // TOO_LATE (2) .. GPS_UNLOCKED (8) keep the enum's order.
+            Some(k @ 2..=8) => (k - 1) as usize,
+            _ => unknown,
+        },
+        Some(serde_json::Value::String(s)) => {
+            let lower = s.to_ascii_lowercase();
+            TX_RESULTS[1..9]
+                .iter()
+                .position(|r| *r == lower)
+                .map_or(unknown, |i| i + 1)
+        }
+        _ => unknown,
+    }
 }
 
 /// RFC 3339 to Unix nanoseconds.
@@ -428,6 +450,33 @@ mod tests {
             Kind::Tx(9)
         );
         assert_eq!(event("gs.down.tx.fail", "null"), Kind::Tx(9));
+        // The server's shape: the enum number in a google.protobuf.Value.
+        for (n, label) in [
+            (1, "unknown_error"),
+            (2, "too_late"),
+            (3, "too_early"),
+            (4, "collision_packet"),
+            (5, "collision_beacon"),
+            (6, "tx_freq"),
+            (7, "tx_power"),
+            (8, "gps_unlocked"),
+            (0, "unknown"),
+            (42, "unknown"),
+        ] {
+            let data =
+                format!(r#"{{"@type":"type.googleapis.com/google.protobuf.Value","value":{n}}}"#);
+            match event("gs.down.tx.fail", &data) {
+                Kind::Tx(i) => assert_eq!(TX_RESULTS[i], label, "value {n}"),
+                k => panic!("value {n}: {k:?}"),
+            }
+        }
+        let fixture = include_str!("../../tests/fixtures/tts/events/gs.down.tx.fail.json");
+        match line(compact(fixture).as_bytes()) {
+            Line::Event(ev) => assert_eq!(ev.kind, Kind::Tx(1), "TOO_LATE"),
+            _ => panic!("fixture not an event"),
+        }
+        let start = include_str!("../../tests/fixtures/tts/events/events.stream.start.json");
+        assert!(matches!(line(compact(start).as_bytes()), Line::StreamStart));
         assert_eq!(
             event(
                 "gs.up.drop",

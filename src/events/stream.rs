@@ -77,7 +77,13 @@ impl Resume {
 struct End {
     why: StreamError,
     detail: String,
+    /// Real events came (not only `events.stream.start`).
     delivered: bool,
+    /// The stream stayed up for [`super::Timing::stable`]: the back-off
+    /// starts again from its minimum.
+    stable: bool,
+    /// Silent for `idle_timeout`: a quiet gateway, not an error.
+    quiet: bool,
     retry: Option<Duration>,
 }
 
@@ -87,6 +93,8 @@ impl End {
             why,
             detail: detail.into(),
             delivered: false,
+            stable: false,
+            quiet: false,
             retry: None,
         }
     }
@@ -127,8 +135,19 @@ pub async fn run(
         }
         first = false;
         let end = once(&shared, &base, &ids, &resume).await;
+        if end.quiet {
+            // The server sends no keep-alive: silence is a quiet gateway.
+            tracing::debug!(
+                "events stream for {} gateways: {}; reconnecting",
+                ids.len(),
+                end.detail
+            );
+            attempt = 0;
+            last_logged = None;
+            continue;
+        }
         lock(&shared.agg).stream_error(end.why);
-        if end.delivered {
+        if end.stable {
             attempt = 0;
         }
         let t = &shared.timing;
@@ -246,15 +265,18 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
             Err(_) => {
                 return End {
                     delivered,
+                    stable: true,
+                    quiet: true,
                     ..End::new(
-                        StreamError::Failed(FailureKind::Timeout),
-                        format!("nothing read for {}s", idle.as_secs()),
+                        StreamError::Closed,
+                        format!("quiet for {}s", idle.as_secs()),
                     )
                 }
             }
             Ok(Err(e)) => {
                 return End {
                     delivered,
+                    stable: started.elapsed() >= shared.timing.stable,
                     ..End::new(
                         StreamError::Failed(FailureKind::Unreachable),
                         format!("read failed: {}", one_line(&chain(&e), 300)),
@@ -263,7 +285,8 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
             }
             Ok(Ok(None)) => {
                 return End {
-                    delivered: delivered || started.elapsed() > shared.timing.backoff_max,
+                    delivered,
+                    stable: started.elapsed() >= shared.timing.stable,
                     ..End::new(StreamError::Closed, "the server closed the stream")
                 }
             }
@@ -271,7 +294,11 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
         };
         let r = lines.feed(&chunk, |l| handle(&shared.agg, resume, l, &mut delivered));
         if let Err(end) = r {
-            return End { delivered, ..end };
+            return End {
+                delivered,
+                stable: started.elapsed() >= shared.timing.stable,
+                ..end
+            };
         }
     }
 }
@@ -299,7 +326,7 @@ fn handle(
         return Ok(());
     };
     match parse::line(bytes) {
-        Line::Blank => Ok(()),
+        Line::Blank | Line::StreamStart => Ok(()),
         Line::Unparsable => {
             lock(agg).drop_event(DropReason::Unparsable);
             Ok(())

@@ -64,6 +64,42 @@ pub fn parse_rfc3339(s: &str) -> Option<i128> {
     Some(i128::from(secs) * 1_000_000_000 + nanos)
 }
 
+/// What a subscription asked for: gateway IDs, event names, `after`.
+pub(crate) type Subscription = (Vec<String>, Vec<String>, Option<i128>);
+
+/// The `TxAcknowledgment.Result` enum (`messages.proto`) by name.
+pub fn tx_result_number(name: &str) -> u32 {
+    const NAMES: [&str; 9] = [
+        "SUCCESS",
+        "UNKNOWN_ERROR",
+        "TOO_LATE",
+        "TOO_EARLY",
+        "COLLISION_PACKET",
+        "COLLISION_BEACON",
+        "TX_FREQ",
+        "TX_POWER",
+        "GPS_UNLOCKED",
+    ];
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map_or(99, |i| i as u32)
+}
+
+/// The line every stream of the real server begins with:
+/// `events.stream.start`, its data the subscribed names, its identifiers
+/// those of the request (`pkg/events/grpc`). Not a gateway event.
+pub fn stream_start_line(ids: &[String], names: &[String], time: i128) -> String {
+    json!({"result": {
+        "name": "events.stream.start",
+        "time": rfc3339_nanos(time),
+        "identifiers": ids.iter().map(|g| json!({"gateway_ids": {"gateway_id": g}})).collect::<Vec<_>>(),
+        "data": {"@type": "type.googleapis.com/google.protobuf.Value", "value": names},
+        "unique_id": format!("fake-stream-start-{time}"),
+    }})
+    .to_string()
+}
+
 fn event(name: &str, gw: &str, unique_id: &str, time: i128, data: Value) -> FakeEvent {
     let line = json!({"result": {
         "name": name,
@@ -138,14 +174,17 @@ impl FakeEvent {
         event("gs.down.tx.success", gw, unique_id, time, json!({}))
     }
 
-    /// `gs.down.tx.fail` with the result enum as `data.value` (e.g. `TOO_LATE`).
+    /// `gs.down.tx.fail` as the server publishes it: the TxAcknowledgment
+    /// result named by `result` (e.g. `TOO_LATE`) as its enum NUMBER in a
+    /// `google.protobuf.Value` (`messages.proto`); a name the enum does not
+    /// have becomes a number it does not have yet (99).
     pub fn tx_fail(gw: &str, unique_id: &str, time: i128, result: &str) -> FakeEvent {
         event(
             "gs.down.tx.fail",
             gw,
             unique_id,
             time,
-            json!({"@type": "type.googleapis.com/google.protobuf.StringValue", "value": result}),
+            json!({"@type": "type.googleapis.com/google.protobuf.Value", "value": tx_result_number(result)}),
         )
     }
 
@@ -247,6 +286,7 @@ pub struct EventsRequest {
 struct Log {
     items: Vec<(FakeEvent, bool)>,
     close_after: Option<usize>,
+    close_always: Option<usize>,
     requests: Vec<EventsRequest>,
     no_traffic_keys: Vec<String>,
 }
@@ -284,6 +324,10 @@ impl Hub {
         self.signal.send_modify(|s| s.1 += 1);
     }
 
+    pub(crate) fn close_always(&self, n: Option<usize>) {
+        self.lock().close_always = n;
+    }
+
     pub(crate) fn close_after(&self, n: Option<usize>) {
         self.lock().close_after = n;
     }
@@ -301,7 +345,10 @@ impl Hub {
     }
 
     /// Parses and records a subscription: its gateway IDs and `after`.
-    pub(crate) fn record(&self, body: &[u8]) -> Result<(Vec<String>, Option<i128>), String> {
+    pub(crate) fn record(
+        &self,
+        body: &[u8],
+    ) -> Result<Subscription, String> {
         let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let ids: Vec<String> = v
             .get("identifiers")
@@ -314,7 +361,7 @@ impl Hub {
                     .map(str::to_owned)
             })
             .collect();
-        let names = v
+        let names: Vec<String> = v
             .get("names")
             .and_then(Value::as_array)
             .map(|a| {
@@ -330,10 +377,10 @@ impl Hub {
         };
         self.lock().requests.push(EventsRequest {
             gateway_ids: ids.clone(),
-            names,
+            names: names.clone(),
             after: after_s,
         });
-        Ok((ids, after))
+        Ok((ids, names, after))
     }
 
     /// Records the request and streams; `Err` is a 400 message.
@@ -341,9 +388,23 @@ impl Hub {
         self: &std::sync::Arc<Self>,
         body: &[u8],
     ) -> Result<mpsc::Receiver<Bytes>, String> {
-        let (ids, after) = self.record(body)?;
-        let limit = self.lock().close_after.take();
+        let (ids, names, after) = self.record(body)?;
+        let limit = {
+            let mut log = self.lock();
+            log.close_after.take().or(log.close_always)
+        };
         let (tx, rx) = mpsc::channel(64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let mut start = stream_start_line(&ids, &names, now).into_bytes();
+        start.push(b'\n');
+        // Always there, before any event (not counted by `close_after`).
+        let _ = tx.try_send(Bytes::from(start));
+        if limit == Some(0) {
+            // Accepted, the start line, then closed at once.
+            return Ok(rx);
+        }
         let mut signal = self.signal.subscribe();
         let closed_at = signal.borrow_and_update().1;
         let hub = std::sync::Arc::clone(self);

@@ -128,6 +128,12 @@ impl FakeTts {
         self.shared.events.close_after(Some(n));
     }
 
+    /// Every events stream from now on sends at most `n` lines after its
+    /// `events.stream.start`, then the server closes it (`None`: stop).
+    pub fn close_every_event_stream_after(&self, n: Option<usize>) {
+        self.shared.events.close_always(n);
+    }
+
     /// Closes every open events stream now.
     pub fn close_event_streams(&self) {
         self.shared.events.close_all();

@@ -36,11 +36,16 @@ fn fast() -> Timing {
         backoff_max: Duration::from_millis(200),
         refused_backoff: Duration::from_secs(3600),
         idle_timeout: Duration::from_secs(30),
+        stable: Duration::from_secs(60),
         max_line: 64 * 1024,
     }
 }
 
 async fn start_with(fake: FakeTts, key: &str, chunk: usize) -> Setup {
+    start_timed(fake, key, chunk, fast()).await
+}
+
+async fn start_timed(fake: FakeTts, key: &str, chunk: usize, timing: Timing) -> Setup {
     let mut cfg: Config = config(&fake.url());
     cfg.api_key = ApiKey::parse(key).expect("test key");
     cfg.cache_ttl = Duration::from_millis(1);
@@ -49,7 +54,7 @@ async fn start_with(fake: FakeTts, key: &str, chunk: usize) -> Setup {
     let events = Arc::new(Events::start(
         Params::from_config(&cfg).expect("client"),
         chunk,
-        fast(),
+        timing,
     ));
     cache.set_extra(events.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -226,3 +226,53 @@ async fn chunks_follow_the_gateway_list_and_gone_gateways_vanish() {
     // Counters never go down while the process lives.
     assert_eq!(value(&out, "ttn_exporter_events_total"), Some(2.0));
 }
+
+/// The real server begins every stream with `events.stream.start`. A server
+/// that accepts and closes at once (after that line, or after one event)
+/// is retried with a growing back-off: the back-off resets only after a
+/// stream stayed up for `stable`, and the start line is counted nowhere.
+#[tokio::test]
+async fn accepted_then_closed_streams_back_off() {
+    let fake = fake(vec![FakeGateway::synthetic(0)]).await;
+    fake.close_every_event_stream_after(Some(0));
+    let s = start_with(fake, KEY, 100).await;
+    let _ = s.scrape().await;
+    s.until("a few reconnects", |a| a.own.reconnects >= 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = s.fake.events_requests().len();
+    // fast(): 20 ms doubling to 200 ms. Reset after each stream (the old
+    // rule) that is one connection every 10-20 ms, about 100 here.
+    assert!(n <= 25, "{n} connections in about 1.5 s");
+    let out = s.scrape().await;
+    assert_eq!(
+        value(&out, "ttn_exporter_events_total"),
+        Some(0.0),
+        "the start line counted"
+    );
+    for r in s.fake.events_requests() {
+        assert_eq!(r.after, None, "the start line moved `after`");
+    }
+}
+
+/// The server sends no keep-alive: a stream silent for `idle_timeout` is
+/// reconnected, but counts no error and adds no back-off.
+#[tokio::test]
+async fn a_quiet_stream_is_not_an_error() {
+    let fake = fake(vec![FakeGateway::synthetic(0)]).await;
+    let timing = Timing {
+        idle_timeout: Duration::from_millis(200),
+        ..fast()
+    };
+    let s = start_timed(fake, KEY, 100, timing).await;
+    let _ = s.scrape().await;
+    s.until("quiet reconnects", |a| a.own.reconnects >= 3).await;
+    let out = s.scrape().await;
+    let errors: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("ttn_exporter_event_stream_errors_total{"))
+        .collect();
+    assert!(!errors.is_empty(), "{out}");
+    for line in errors {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+}
