@@ -101,6 +101,25 @@ pub fn read(path: &Path, max: u64) -> Result<Contents, Error> {
     })
 }
 
+/// Most bytes a config file (`--config`) may have.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+/// Most bytes a web config file may have.
+pub const MAX_WEB_CONFIG_FILE: u64 = 1 << 20;
+/// Most bytes a TLS certificate chain or private key file may have.
+pub const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// Read a file that is not a secret (a config file, a certificate) as
+/// [`read`] does: a regular file only (a FIFO, device or directory is
+/// refused before it is opened, so nothing blocks), opened non-blocking,
+/// at most `max` bytes. The error completes "FILE ..." for one line.
+pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    read(path, max).map(|c| c.text).map_err(|e| match e {
+        Error::NotRegular(kind) => format!("is a {kind}, not a regular file"),
+        Error::TooLarge(max) => format!("is larger than {max} bytes"),
+        other => other.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 pub use crate::basic_auth::BasicAuth;
 use crate::basic_auth::Users;
+use crate::secret_file;
 use crate::systemd::{credential_path, Environment};
 
 /// A web config problem: one line naming the file, what is wrong and what
@@ -75,8 +76,11 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
         file: path.display().to_string(),
         what,
     };
-    let text = std::fs::read_to_string(credential_path(path, env))
-        .map_err(|e| err(format!("cannot read it ({e})")))?;
+    let text = secret_file::read_text(
+        &credential_path(path, env),
+        secret_file::MAX_WEB_CONFIG_FILE,
+    )
+    .map_err(|why| err(format!("cannot read it: it {why}")))?;
     // An empty file or one that configures nothing is a mistake, never a
     // silent "no TLS, no auth".
     let file: Option<WebConfigFile> =
@@ -104,8 +108,21 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
 fn tls_acceptor(t: &TlsFile, env: &Environment) -> Result<tokio_rustls::TlsAcceptor, String> {
     let cert_path = credential_path(&t.cert_file, env);
     let key_path = credential_path(&t.key_file, env);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let cert_pem =
+        secret_file::read_text(&cert_path, secret_file::MAX_PEM_FILE).map_err(|why| {
+            format!(
+                "cannot read certificates from {}: it {why}",
+                t.cert_file.display()
+            )
+        })?;
+    let key_pem = secret_file::read_text(&key_path, secret_file::MAX_PEM_FILE).map_err(|why| {
+        format!(
+            "cannot read the private key from {}: it {why}",
+            t.key_file.display()
+        )
+    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             format!(
                 "cannot read certificates from {}: {e}",
@@ -115,7 +132,7 @@ fn tls_acceptor(t: &TlsFile, env: &Environment) -> Result<tokio_rustls::TlsAccep
     if certs.is_empty() {
         return Err(format!("no certificate in {}", t.cert_file.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
         format!(
             "cannot read the private key from {}: {e}",
             t.key_file.display()

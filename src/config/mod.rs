@@ -85,6 +85,8 @@ pub fn load_raw(
     layered(config_path, overrides, env).map(|(raw, _)| raw)
 }
 
+const CONFIG_HINT: &str = "fix the path given to --config or the file's permissions";
+
 /// [`load_raw`], and the config file it read (found once).
 fn layered(
     config_path: Option<&Path>,
@@ -96,13 +98,19 @@ fn layered(
     if let Some(path) = &file {
         // Check it ourselves first: figment silently treats a missing or
         // unreadable file as empty, and we want to name the problem.
-        std::fs::File::open(path).map_err(|e| {
-            ConfigError::new(format!(
-                "cannot read config file {}: {}; fix the path given to --config or the file's permissions",
-                path.display(),
-                keys::io_reason(&e)
-            ))
-        })?;
+        // Only a small regular file: a FIFO would block, a device or a
+        // directory would silently give the defaults.
+        if let Err(why) = crate::secret_file::read_text(path, crate::secret_file::MAX_CONFIG_FILE) {
+            let hint = if why.starts_with("does not exist") {
+                format!("no such file; {}", CONFIG_HINT)
+            } else {
+                format!("{why}; {CONFIG_HINT}")
+            };
+            return Err(ConfigError::new(format!(
+                "cannot read config file {}: {hint}",
+                path.display()
+            )));
+        }
         figment = figment.merge(Toml::file(path));
     }
     let env_pairs: Vec<(String, String)> = env

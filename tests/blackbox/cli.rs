@@ -83,6 +83,11 @@ struct Case {
     needles: fn(&Files) -> Vec<String>,
 }
 
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
 fn p(path: PathBuf) -> String {
     path.display().to_string()
 }
@@ -213,6 +218,62 @@ fn cases() -> Vec<Case> {
                 c.arg("chekc");
             },
             needles: |_| vec!["chekc".into()],
+        },
+        Case {
+            name: "--config names a FIFO (would block in open)",
+            setup: |s, _| {
+                std::fs::remove_file(s.config()).expect("rm");
+                mkfifo(&s.config());
+            },
+            needles: |s| vec![p(s.config()), "FIFO".into(), "not a regular file".into()],
+        },
+        Case {
+            name: "--config is a symlink to /dev/zero",
+            setup: |s, _| {
+                std::fs::remove_file(s.config()).expect("rm");
+                std::os::unix::fs::symlink("/dev/zero", s.config()).expect("symlink");
+            },
+            needles: |s| vec![p(s.config()), "character device".into()],
+        },
+        Case {
+            name: "--config is a directory",
+            setup: |s, _| {
+                std::fs::remove_file(s.config()).expect("rm");
+                std::fs::create_dir(s.config()).expect("mkdir");
+            },
+            needles: |s| vec![p(s.config()), "directory".into()],
+        },
+        Case {
+            name: "--config larger than 1 MiB",
+            setup: |s, _| write_file(&s.config(), &"#".repeat(2 << 20), 0o644),
+            needles: |s| vec![p(s.config()), "larger than".into()],
+        },
+        Case {
+            name: "web config is /dev/zero",
+            setup: |s, _| write_file(&s.config(), "web_config_file = \"/dev/zero\"\n", 0o644),
+            needles: |_| vec!["/dev/zero".into(), "character device".into()],
+        },
+        Case {
+            name: "web config is a FIFO",
+            setup: |s, _| {
+                mkfifo(&s.path("web.yml"));
+                let text = format!("web_config_file = \"{}\"\n", p(s.path("web.yml")));
+                write_file(&s.config(), &text, 0o644);
+            },
+            needles: |s| vec![p(s.path("web.yml")), "FIFO".into()],
+        },
+        Case {
+            name: "TLS certificate is /dev/zero",
+            setup: |s, _| {
+                write_file(
+                    &s.path("web.yml"),
+                    "tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n",
+                    0o644,
+                );
+                let text = format!("web_config_file = \"{}\"\n", p(s.path("web.yml")));
+                write_file(&s.config(), &text, 0o644);
+            },
+            needles: |_| vec!["/dev/zero".into(), "character device".into()],
         },
         Case {
             name: "check with a bad config exits 78 too",

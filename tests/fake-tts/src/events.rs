@@ -345,10 +345,7 @@ impl Hub {
     }
 
     /// Parses and records a subscription: its gateway IDs and `after`.
-    pub(crate) fn record(
-        &self,
-        body: &[u8],
-    ) -> Result<Subscription, String> {
+    pub(crate) fn record(&self, body: &[u8]) -> Result<Subscription, String> {
         let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let ids: Vec<String> = v
             .get("identifiers")
