@@ -325,8 +325,14 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     println!("api: {}", config.api_url);
     println!("key: from {}", config.api_key_source);
     let traffic = match client.auth_info_and_traffic().await {
-        Ok((info, traffic)) => {
+        Ok((info, traffic, missing)) => {
             println!("key accepted ({info})");
+            for r in &missing {
+                println!(
+                    "the key lacks \"{}\" ({}): {}",
+                    r.console, r.names[0], r.lost
+                );
+            }
             Some(traffic)
         }
         // Gateway-scoped keys may not read auth_info; the fetch decides.

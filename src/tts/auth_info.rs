@@ -26,7 +26,78 @@ pub struct Rights {
     pub rights: Vec<String>,
 }
 
+/// A right the exporter uses: its console name, its API names (any of them
+/// grants it) and what is lost without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeededRight {
+    /// The console's name, e.g. "View gateway status".
+    pub console: &'static str,
+    /// The API names that grant it; the first is the one to name.
+    pub names: &'static [&'static str],
+    /// What is lost without it.
+    pub lost: &'static str,
+}
+
+/// The rights the exporter uses on gateways, in the order `check` names them.
+pub const GATEWAY_RIGHTS: &[NeededRight] = &[
+    NeededRight {
+        console: "View gateway status",
+        names: &["RIGHT_GATEWAY_STATUS_READ", "RIGHT_GATEWAY_ALL"],
+        lost: "the gateways have no stats (403 no_gateway_rights)",
+    },
+    NeededRight {
+        console: "View gateway information",
+        names: &["RIGHT_GATEWAY_INFO", "RIGHT_GATEWAY_ALL"],
+        lost: "the list hides version_ids and gateway_server_address: gateways on another cluster look not connected",
+    },
+    NeededRight {
+        console: "Read gateway traffic",
+        names: &["RIGHT_GATEWAY_TRAFFIC_READ", "RIGHT_GATEWAY_ALL"],
+        lost: "the event stream is accepted but carries no traffic: radio metrics stay empty",
+    },
+];
+
+/// "List gateways", for a user's or an organization's key.
+pub const LIST_RIGHT: NeededRight = NeededRight {
+    console: "List gateways",
+    names: &[
+        "RIGHT_USER_GATEWAYS_LIST",
+        "RIGHT_ORGANIZATION_GATEWAYS_LIST",
+        "RIGHT_USER_ALL",
+        "RIGHT_ORGANIZATION_ALL",
+    ],
+    lost: "no gateway is found (set gateways = [...] instead)",
+};
+
 impl ApiAuthInfo {
+    /// Whether the key (or the caller's universal rights) holds one of
+    /// `names`, or `RIGHT_ALL`.
+    fn has_any(&self, names: &[&str]) -> bool {
+        let key = self.api_key.as_ref().and_then(|k| k.api_key.as_ref());
+        self.is_admin
+            || key
+                .into_iter()
+                .chain(self.universal_rights.as_ref())
+                .flat_map(|r| r.rights.iter())
+                .any(|r| r == "RIGHT_ALL" || names.contains(&r.as_str()))
+    }
+
+    /// The rights the exporter uses that the key lacks. "List gateways" is
+    /// only asked of a user's or an organization's key.
+    pub fn missing_rights(&self) -> Vec<NeededRight> {
+        let ids = self.api_key.as_ref().and_then(|k| k.entity_ids.as_ref());
+        let lists = ids.is_some_and(|i| i.user_ids.is_some() || i.organization_ids.is_some());
+        let list = (lists && !self.has_any(LIST_RIGHT.names)).then_some(LIST_RIGHT);
+        list.into_iter()
+            .chain(
+                GATEWAY_RIGHTS
+                    .iter()
+                    .filter(|r| !self.has_any(r.names))
+                    .copied(),
+            )
+            .collect()
+    }
+
     /// Whether the key's rights include reading gateway traffic (what the
     /// events stream needs): `RIGHT_GATEWAY_TRAFFIC_READ` or a right that
     /// implies it (`RIGHT_GATEWAY_ALL`, `RIGHT_ALL`).
@@ -120,6 +191,28 @@ impl From<ApiAuthInfo> for AuthInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_rights_named_with_what_is_lost() {
+        let a: ApiAuthInfo = serde_json::from_str(
+            r#"{"api_key":{"entity_ids":{"user_ids":{"user_id":"u"}},"api_key":{"rights":["RIGHT_USER_GATEWAYS_LIST","RIGHT_GATEWAY_STATUS_READ"]}}}"#,
+        )
+        .unwrap();
+        let missing: Vec<&str> = a.missing_rights().iter().map(|r| r.console).collect();
+        assert_eq!(
+            missing,
+            ["View gateway information", "Read gateway traffic"]
+        );
+        let a: ApiAuthInfo = serde_json::from_str(
+            r#"{"api_key":{"entity_ids":{"organization_ids":{"organization_id":"o"}},"api_key":{"rights":["RIGHT_GATEWAY_ALL"]}}}"#,
+        )
+        .unwrap();
+        let missing: Vec<&str> = a.missing_rights().iter().map(|r| r.console).collect();
+        assert_eq!(missing, ["List gateways"]);
+        let a: ApiAuthInfo =
+            serde_json::from_str(r#"{"universal_rights":{"rights":["RIGHT_ALL"]}}"#).unwrap();
+        assert!(a.missing_rights().is_empty());
+    }
 
     #[test]
     fn traffic_right() {

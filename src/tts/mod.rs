@@ -173,7 +173,9 @@ impl Client {
 
     /// `GET /auth_info`: who owns the key, and whether it may read gateway
     /// traffic (for `check` with the events stream).
-    pub async fn auth_info_and_traffic(&self) -> Result<(AuthInfo, bool), Error> {
+    pub async fn auth_info_and_traffic(
+        &self,
+    ) -> Result<(AuthInfo, bool, Vec<auth_info::NeededRight>), Error> {
         let url = self.http.url("auth_info", &[]);
         let (body, _) = self
             .http
@@ -181,7 +183,8 @@ impl Client {
             .await?;
         let info = decode::<ApiAuthInfo>(Endpoint::AuthInfo, &body)?;
         let traffic = info.can_read_traffic();
-        Ok((info.into(), traffic))
+        let missing = info.missing_rights();
+        Ok((info.into(), traffic, missing))
     }
 
     async fn list(
