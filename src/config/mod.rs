@@ -93,7 +93,9 @@ fn layered(
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<(RawConfig, Option<PathBuf>), ConfigError> {
-    let file = config_file_path(config_path, env);
+    let file = config_file_path(config_path, env)
+        // `--config /dev/null`: no config file, the usual way to say so.
+        .filter(|p| p.as_path() != Path::new("/dev/null"));
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
     if let Some(path) = &file {
         // Check it ourselves first: figment silently treats a missing or
