@@ -79,6 +79,8 @@ pub struct GatewayStats {
     pub connects: u64,
     /// Disconnects.
     pub disconnects: u64,
+    /// Frames received that failed their CRC (not in the uplink metrics).
+    pub crc_failed: u64,
 }
 
 impl GatewayStats {
@@ -245,6 +247,7 @@ impl Aggregator {
             Kind::Uplink(up) => g.uplink(up),
             Kind::UplinkDropped(reason) => g.dropped(reason),
             Kind::Tx(i) => g.tx[(*i).min(TX_RESULTS.len() - 1)] += 1,
+            Kind::UplinkCrcFailed => g.crc_failed += 1,
             Kind::Connect => g.connects += 1,
             Kind::Disconnect => g.disconnects += 1,
             Kind::Other => {}

@@ -72,6 +72,8 @@ pub const TX_RESULTS: [&str; 10] = [
 pub enum Kind {
     /// `gs.up.receive`.
     Uplink(Uplink),
+    /// `gs.up.receive` of a frame that failed its CRC (`crc_status: false`).
+    UplinkCrcFailed,
     /// `gs.up.drop`, with the (sanitised) error name.
     UplinkDropped(String),
     /// `gs.down.tx.success` / `gs.down.tx.fail`: index into [`TX_RESULTS`].
@@ -168,6 +170,8 @@ struct UpMessage<'a> {
     settings: Option<Settings>,
     #[serde(borrow, default)]
     rx_metadata: Vec<RxMetadata<'a>>,
+    #[serde(default)]
+    crc_status: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -261,7 +265,7 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
     };
     let data = ev.data.map(RawValue::get).unwrap_or("{}");
     let kind = match ev.name.as_ref() {
-        "gs.up.receive" => Kind::Uplink(uplink(data, &gateway_id)),
+        "gs.up.receive" => uplink(data, &gateway_id).map_or(Kind::UplinkCrcFailed, Kind::Uplink),
         "gs.up.drop" => {
             let d: ErrorDetails = serde_json::from_str(data).unwrap_or_default();
             Kind::UplinkDropped(label_token(d.name.as_deref().unwrap_or("unknown")))
@@ -280,9 +284,13 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
     })
 }
 
-fn uplink(data: &str, gateway_id: &str) -> Uplink {
+/// `None` for a frame that failed its CRC (published before the check).
+fn uplink(data: &str, gateway_id: &str) -> Option<Uplink> {
     let d: UpData<'_> = serde_json::from_str(data).unwrap_or_default();
     let msg = d.message.unwrap_or_default();
+    if msg.crc_status == Some(false) {
+        return None;
+    }
     let dr = msg.settings.and_then(|s| s.data_rate).unwrap_or_default();
     let len = msg.raw_payload.as_deref().map(airtime::base64_len);
     let (modulation, airtime) = if let Some(l) = dr.lora {
@@ -315,12 +323,12 @@ fn uplink(data: &str, gateway_id: &str) -> Uplink {
         (None, Modulation::Lora(_)) if meta.is_some() => Some(0.0),
         (None, _) => None,
     };
-    Uplink {
+    Some(Uplink {
         rssi: rssi.filter(|v| v.is_finite() && v.abs() < 1000.0),
         snr: snr.filter(|v| v.is_finite() && v.abs() < 1000.0),
         modulation,
         airtime,
-    }
+    })
 }
 
 /// The TxAcknowledgment result wherever `gs.down.tx.fail` put it. The
@@ -470,6 +478,13 @@ mod tests {
                 k => panic!("value {n}: {k:?}"),
             }
         }
+        assert_eq!(
+            event(
+                "gs.up.receive",
+                r#"{"message":{"crc_status":false,"rx_metadata":[{"rssi":-50}]}}"#
+            ),
+            Kind::UplinkCrcFailed
+        );
         let fixture = include_str!("../../tests/fixtures/tts/events/gs.down.tx.fail.json");
         match line(compact(fixture).as_bytes()) {
             Line::Event(ev) => assert_eq!(ev.kind, Kind::Tx(1), "TOO_LATE"),

@@ -94,6 +94,11 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
             "Gateway disconnections from the Gateway Server (events stream).",
             |g: &GatewayStats| g.disconnects,
         ),
+        (
+            "ttn_gateway_uplinks_crc_failed_total",
+            "Frames received by the gateway that failed their CRC (events stream); not in the other uplink metrics.",
+            |g: &GatewayStats| g.crc_failed,
+        ),
     ] {
         let mut f = Family::new(name, help, Kind::Counter);
         for (id, g) in &gws {

@@ -169,6 +169,21 @@ impl FakeEvent {
         )
     }
 
+    /// `gs.up.receive` of a frame that failed its CRC: the server publishes
+    /// it before the check, with `crc_status: false`.
+    pub fn uplink_crc_failed(gw: &str, unique_id: &str, time: i128) -> FakeEvent {
+        event(
+            "gs.up.receive",
+            gw,
+            unique_id,
+            time,
+            json!({"@type": "type.googleapis.com/ttn.lorawan.v3.GatewayUplinkMessage",
+                   "message": {"crc_status": false, "raw_payload": "QAEAAAA=",
+                               "rx_metadata": [{"gateway_ids": {"gateway_id": gw},
+                                                "rssi": -119, "snr": -18.5}]}}),
+        )
+    }
+
     /// `gs.down.tx.success`.
     pub fn tx_success(gw: &str, unique_id: &str, time: i128) -> FakeEvent {
         event("gs.down.tx.success", gw, unique_id, time, json!({}))

@@ -46,6 +46,7 @@ async fn exact_counts_per_gateway() {
         gateway: None,
         ..FakeEvent::uplink("gw-not-listed", "z1", ms(61), -90.0, 1.0, 7, 20)
     });
+    evs.push(FakeEvent::uplink_crc_failed(GW0, "crc1", ms(61)));
     evs.push(FakeEvent::tx_success(GW0, "t1", ms(62)));
     evs.push(FakeEvent::tx_fail(GW0, "t2", ms(63), "TOO_LATE"));
     evs.push(FakeEvent::tx_fail(GW0, "t3", ms(64), "SOMETHING_NEW"));
@@ -58,9 +59,9 @@ async fn exact_counts_per_gateway() {
     evs.push(FakeEvent::connect(GW1, "c1", ms(66)));
     evs.push(FakeEvent::disconnect(GW1, "c2", ms(67)));
     s.fake.push_events(evs);
-    // 50 + 1 (gw1) + 1 unknown name + 3 tx + 1 drop + 2 (dis)connect.
+    // 50 + 1 (gw1) + 1 unknown name + 1 CRC failed + 3 tx + 1 drop + 2 (dis)connect.
     s.until("all events", |a| {
-        a.own.events == 58 && a.own.dropped.iter().sum::<u64>() == 4
+        a.own.events == 59 && a.own.dropped.iter().sum::<u64>() == 4
     })
     .await;
     let out = s.scrape().await;
@@ -148,7 +149,12 @@ async fn exact_counts_per_gateway() {
         value(&out, &format!("ttn_gateway_connects_total{g0}")),
         Some(0.0)
     );
-    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(58.0));
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(59.0));
+    // The CRC-failed frame is counted on its own, not in the RSSI/SF series.
+    assert_eq!(
+        value(&out, &format!("ttn_gateway_uplinks_crc_failed_total{g0}")),
+        Some(1.0)
+    );
     for (reason, n) in [
         ("duplicate", 1.0),
         ("unparsable", 1.0),
