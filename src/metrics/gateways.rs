@@ -28,13 +28,18 @@ pub fn write_gateways(
             f.gateway(g, Value::U(v));
         }
     }
+    // Gauges that describe the present: a disconnected gateway's retained
+    // record (served for 48 h after a disconnect) is history, not a reading.
+    fn present(g: &Gateway) -> Option<&ConnectionStats> {
+        g.stats.as_ref().filter(|s| s.is_connected())
+    }
     fn round_trip(f: &mut Family, g: &Gateway, get: fn(&RoundTrip) -> Value) {
-        if let Some(rt) = g.stats.as_ref().and_then(|s| s.round_trip.as_ref()) {
+        if let Some(rt) = present(g).and_then(|s| s.round_trip.as_ref()) {
             f.gateway(g, get(rt));
         }
     }
     fn sub_bands(f: &mut Family, g: &Gateway, get: fn(&SubBand) -> f64) {
-        for b in g.stats.iter().flat_map(|s| &s.sub_bands) {
+        for b in present(g).into_iter().flat_map(|s| &s.sub_bands) {
             let (lo, hi) = (b.min_frequency.to_string(), b.max_frequency.to_string());
             let labels = [
                 ("gateway_id", g.id.as_str()),
@@ -207,7 +212,7 @@ pub fn write_gateways(
             "A metric from the gateway's last status message (rxin, rxok, txok, temp, ...).",
             Gauge,
             |g, f| {
-                for (name, v) in g.stats.iter().flat_map(|s| &s.status_metrics) {
+                for (name, v) in present(g).into_iter().flat_map(|s| &s.status_metrics) {
                     f.sample(
                         &[("gateway_id", g.id.as_str()), ("metric", name.as_str())],
                         Value::F(*v),

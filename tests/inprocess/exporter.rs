@@ -456,3 +456,37 @@ async fn a_failing_single_gateway_request_names_the_gateway() {
     assert!(out.contains("(correlation id corr-503)"), "{out}");
     exp.stop().await;
 }
+
+#[tokio::test]
+async fn a_disconnected_gateways_retained_record_exports_history_not_present_gauges() {
+    let fleet = vec![gw(
+        "gw-off",
+        "Attic",
+        Some("stats-disconnected-retained.json"),
+    )];
+    let fake = fake(fleet).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let out = exp.scrape().await;
+    let v = |name: &str| value(&out, &format!("{name}{{gateway_id=\"gw-off\"}}"));
+    assert_eq!(v("ttn_gateway_connected"), Some(0.0), "{out}");
+    // History stays: counters and timestamps.
+    assert_eq!(v("ttn_gateway_uplink_messages_total"), Some(18234.0));
+    assert_eq!(v("ttn_gateway_downlink_messages_total"), Some(211.0));
+    assert_eq!(v("ttn_gateway_tx_acknowledgments_total"), Some(209.0));
+    assert!(v("ttn_gateway_disconnected_timestamp_seconds").is_some());
+    assert!(v("ttn_gateway_last_uplink_timestamp_seconds").is_some());
+    assert!(v("ttn_gateway_last_status_timestamp_seconds").is_some());
+    // Gauges that describe the present do not.
+    for family in [
+        "ttn_gateway_round_trip_min_seconds",
+        "ttn_gateway_round_trip_median_seconds",
+        "ttn_gateway_round_trip_max_seconds",
+        "ttn_gateway_round_trip_samples",
+        "ttn_gateway_sub_band_downlink_utilization_ratio",
+        "ttn_gateway_sub_band_downlink_utilization_limit_ratio",
+        "ttn_gateway_status_metric",
+    ] {
+        assert!(series(&out, family).is_empty(), "{family}: {out}");
+    }
+    exp.stop().await;
+}

@@ -120,7 +120,8 @@ proptest! {
 
     #[test]
     fn label_values_round_trip(name in "(?s).*", eui in "[\\\\\"\n a-z]*", metric in "(?s).*", plan in "(?s).*") {
-        let mut stats = ConnectionStats::default();
+        // A connected gateway: a disconnected one has no status metrics.
+        let mut stats = ConnectionStats { connected_at: Some(1_700_000_000.0), ..ConnectionStats::default() };
         stats.status_metrics.insert(metric.clone(), 1.0);
         let g = Gateway {
             id: "gw-1".into(),

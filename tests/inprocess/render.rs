@@ -251,6 +251,8 @@ fn special_floats_and_huge_counters_are_written_exactly() {
     let mut g = Gateway::with_id("gw-odd");
     let mut stats = ConnectionStats {
         uplink_count: Some(u64::MAX - 1),
+        // Connected: a disconnected gateway has no status metrics.
+        connected_at: Some(1_700_000_000.0),
         ..ConnectionStats::default()
     };
     stats.status_metrics.insert("temp".into(), f64::NAN);
