@@ -158,17 +158,17 @@ pub(super) fn validate(
                 "gateways is empty: list gateway IDs or remove the key to export every gateway the API key can list",
             ));
         }
-        if let Some(bad) = ids.iter().find(|id| !valid_id(id)) {
+        if let Some(bad) = ids.iter().find(|id| !valid_tts_id(id)) {
             return Err(bad_id("gateway ID", bad));
         }
         Scope::Explicit(ids)
     } else if let Some(org) = raw.organization {
-        if !valid_id(&org) {
+        if !valid_tts_id(&org) {
             return Err(bad_id("organization ID", &org));
         }
         Scope::Organization(org)
     } else if let Some(user) = raw.user {
-        if !valid_id(&user) {
+        if !valid_tts_id(&user) {
             return Err(bad_id("user ID", &user));
         }
         Scope::User(user)
@@ -221,11 +221,4 @@ fn api_url(text: &str) -> Result<Url, ConfigError> {
     let path = url.path().trim_end_matches('/').to_owned();
     url.set_path(&path);
     Ok(url)
-}
-
-/// An ID the API can have: the server's own rule ([`valid_tts_id`]), so a
-/// configured ID that no gateway, user or organization can have is refused
-/// at load instead of failing every refresh.
-fn valid_id(id: &str) -> bool {
-    valid_tts_id(id)
 }

@@ -260,6 +260,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
     let mut lines = LineBuf::new(shared.timing.max_line);
     let mut delivered = false;
     let started = Instant::now();
+    let stable = || started.elapsed() >= shared.timing.stable;
     loop {
         let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
             Err(_) => {
@@ -276,7 +277,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
             Ok(Err(e)) => {
                 return End {
                     delivered,
-                    stable: started.elapsed() >= shared.timing.stable,
+                    stable: stable(),
                     ..End::new(
                         StreamError::Failed(FailureKind::Unreachable),
                         format!("read failed: {}", one_line(&chain(&e), 300)),
@@ -286,7 +287,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
             Ok(Ok(None)) => {
                 return End {
                     delivered,
-                    stable: started.elapsed() >= shared.timing.stable,
+                    stable: stable(),
                     ..End::new(StreamError::Closed, "the server closed the stream")
                 }
             }
@@ -296,7 +297,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
         if let Err(end) = r {
             return End {
                 delivered,
-                stable: started.elapsed() >= shared.timing.stable,
+                stable: stable(),
                 ..end
             };
         }

@@ -38,24 +38,29 @@ pub struct NeededRight {
     pub lost: &'static str,
 }
 
+/// "View gateway status".
+pub const STATUS_RIGHT: NeededRight = NeededRight {
+    console: "View gateway status",
+    names: &["RIGHT_GATEWAY_STATUS_READ", "RIGHT_GATEWAY_ALL"],
+    lost: "the gateways have no stats (403 no_gateway_rights)",
+};
+
+/// "View gateway information".
+pub const INFO_RIGHT: NeededRight = NeededRight {
+    console: "View gateway information",
+    names: &["RIGHT_GATEWAY_INFO", "RIGHT_GATEWAY_ALL"],
+    lost: "the list hides version_ids and gateway_server_address: gateways on another cluster look not connected",
+};
+
+/// "Read gateway traffic" (what the events stream needs).
+pub const TRAFFIC_RIGHT: NeededRight = NeededRight {
+    console: "Read gateway traffic",
+    names: &["RIGHT_GATEWAY_TRAFFIC_READ", "RIGHT_GATEWAY_ALL"],
+    lost: "the event stream is accepted but carries no traffic: radio metrics stay empty",
+};
+
 /// The rights the exporter uses on gateways, in the order `check` names them.
-pub const GATEWAY_RIGHTS: &[NeededRight] = &[
-    NeededRight {
-        console: "View gateway status",
-        names: &["RIGHT_GATEWAY_STATUS_READ", "RIGHT_GATEWAY_ALL"],
-        lost: "the gateways have no stats (403 no_gateway_rights)",
-    },
-    NeededRight {
-        console: "View gateway information",
-        names: &["RIGHT_GATEWAY_INFO", "RIGHT_GATEWAY_ALL"],
-        lost: "the list hides version_ids and gateway_server_address: gateways on another cluster look not connected",
-    },
-    NeededRight {
-        console: "Read gateway traffic",
-        names: &["RIGHT_GATEWAY_TRAFFIC_READ", "RIGHT_GATEWAY_ALL"],
-        lost: "the event stream is accepted but carries no traffic: radio metrics stay empty",
-    },
-];
+pub const GATEWAY_RIGHTS: &[NeededRight] = &[STATUS_RIGHT, INFO_RIGHT, TRAFFIC_RIGHT];
 
 /// "List gateways", for a user's or an organization's key.
 pub const LIST_RIGHT: NeededRight = NeededRight {
@@ -99,21 +104,9 @@ impl ApiAuthInfo {
     }
 
     /// Whether the key's rights include reading gateway traffic (what the
-    /// events stream needs): `RIGHT_GATEWAY_TRAFFIC_READ` or a right that
-    /// implies it (`RIGHT_GATEWAY_ALL`, `RIGHT_ALL`).
+    /// events stream needs): [`TRAFFIC_RIGHT`] or `RIGHT_ALL`.
     pub fn can_read_traffic(&self) -> bool {
-        let key = self.api_key.as_ref().and_then(|k| k.api_key.as_ref());
-        self.is_admin
-            || key
-                .into_iter()
-                .chain(self.universal_rights.as_ref())
-                .flat_map(|r| r.rights.iter())
-                .any(|r| {
-                    matches!(
-                        r.as_str(),
-                        "RIGHT_GATEWAY_TRAFFIC_READ" | "RIGHT_GATEWAY_ALL" | "RIGHT_ALL"
-                    )
-                })
+        self.has_any(TRAFFIC_RIGHT.names)
     }
 }
 
