@@ -21,6 +21,8 @@ pub struct Source {
     pub ttl: Duration,
     /// Deadline of one whole refresh.
     pub refresh_timeout: Duration,
+    /// How long the last good gateway series outlive failing refreshes.
+    pub keep_stale_for: Duration,
 }
 
 impl Source {
@@ -38,6 +40,7 @@ impl Source {
             legacy_metrics: config.legacy_metrics,
             ttl: config.cache_ttl,
             refresh_timeout: config.refresh_timeout,
+            keep_stale_for: config.keep_stale_for,
         })
     }
 }

@@ -32,8 +32,8 @@ use crate::systemd::credential_path;
 pub use crate::systemd::Environment;
 pub use options::{
     Bounds, GatewayList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
-    DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT, DURATIONS, MAX_MAX_GATEWAYS,
-    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT,
+    DURATIONS, MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 pub use targets::{MAX_NAME, MAX_TARGETS};
 use validate::one_line_text;

@@ -16,6 +16,9 @@ pub const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
 /// Default deadline of a whole refresh: below Prometheus' default scrape
 /// timeout (10 s), so a scrape gets `ttn_up 0` rather than a timeout.
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default `keep_stale_for`: longer than a Things Stack deploy or a 429
+/// back-off, shorter than the 10 minutes a disconnect alert waits.
+pub const DEFAULT_KEEP_STALE_FOR: Duration = Duration::from_secs(15 * 60);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
 pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
 /// Largest `max_gateways` accepted.
@@ -47,6 +50,9 @@ pub struct RawConfig {
     #[default(DEFAULT_REFRESH_TIMEOUT)]
     #[serde(with = "humantime_serde")]
     pub refresh_timeout: Duration,
+    #[default(DEFAULT_KEEP_STALE_FOR)]
+    #[serde(with = "humantime_serde")]
+    pub keep_stale_for: Duration,
     #[default(DEFAULT_MAX_GATEWAYS)]
     pub max_gateways: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +102,10 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_timeout: Option<String>,
+    /// After a failed refresh, keep serving the last good gateway series this long (0 = drop them at once)
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_stale_for: Option<String>,
     /// Most gateways one refresh reads; more fails the refresh (1 to 1000000)
     #[arg(long, global = true, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,11 +225,18 @@ pub const REFRESH_TIMEOUT: Bounds = Bounds {
     max: Duration::from_secs(3600),
 };
 
+/// `keep_stale_for`: 0 (off) to a day.
+pub const KEEP_STALE_FOR: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(24 * 3600),
+};
+
 /// Every duration option and its range (shown in `--help`, checked at load).
 pub const DURATIONS: &[(&str, Bounds)] = &[
     ("cache_ttl", CACHE_TTL),
     ("request_timeout", REQUEST_TIMEOUT),
     ("refresh_timeout", REFRESH_TIMEOUT),
+    ("keep_stale_for", KEEP_STALE_FOR),
 ];
 
 impl fmt::Display for Bounds {

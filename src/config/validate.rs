@@ -9,8 +9,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::options::{
-    Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, MAX_MAX_GATEWAYS,
-    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, KEEP_STALE_FOR,
+    MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::keys::ApiKey;
 use crate::model::{valid_tts_id, Scope};
@@ -35,6 +35,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Deadline of a whole refresh, within [`REFRESH_TIMEOUT`].
     pub refresh_timeout: Duration,
+    /// How long the last good gateway series are served after refreshes
+    /// start failing, within [`KEEP_STALE_FOR`] (zero: not at all).
+    pub keep_stale_for: Duration,
     /// Most gateways one refresh reads, 1 to [`MAX_MAX_GATEWAYS`].
     pub max_gateways: usize,
     /// Which gateways to export.
@@ -121,6 +124,7 @@ pub(super) fn validate(
     let cache_ttl = bounded("cache_ttl", raw.cache_ttl, CACHE_TTL)?;
     let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
     let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
+    let keep_stale_for = bounded("keep_stale_for", raw.keep_stale_for, KEEP_STALE_FOR)?;
     if !(1..=1000).contains(&raw.events_chunk) {
         return Err(ConfigError::new(format!(
             "events_chunk must be between 1 and 1000, got {}",
@@ -183,6 +187,7 @@ pub(super) fn validate(
         cache_ttl,
         request_timeout,
         refresh_timeout,
+        keep_stale_for,
         max_gateways: raw.max_gateways,
         scope,
         legacy_metrics: raw.legacy_metrics,

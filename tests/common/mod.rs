@@ -29,6 +29,7 @@ pub fn config(api_url: &str) -> Config {
         cache_ttl: Duration::from_secs(3600),
         request_timeout: Duration::from_secs(5),
         refresh_timeout: Duration::from_secs(8),
+        keep_stale_for: ttn_exporter::config::DEFAULT_KEEP_STALE_FOR,
         max_gateways: 10_000,
         scope: Scope::All,
         legacy_metrics: false,

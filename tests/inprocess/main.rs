@@ -24,5 +24,6 @@ mod probe;
 mod reload;
 mod render;
 mod secrets;
+mod stale;
 mod status_page;
 mod web;
