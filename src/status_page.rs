@@ -149,11 +149,11 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
     let connected = g.is_connected();
     let state = match &g.stats {
         _ if connected => "connected",
-        Some(s) if s.disconnected_at.is_some() => "disconnected",
+        _ if g.disconnected_at().is_some() => "disconnected",
         _ => "not connected",
     };
     let stats = g.stats.as_ref();
-    let last_seen = match stats.and_then(|s| s.last_seen()) {
+    let last_seen = match g.last_seen() {
         Some(t) => format!(
             "{} ({})",
             utc_unix(t).trim_end_matches(" UTC"),

@@ -33,6 +33,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use crate::metrics::{render_with, Extra};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
+use crate::state_file::StateFile;
 use crate::tts;
 pub use entry::Entry;
 pub use source::Source;
@@ -72,6 +73,7 @@ struct State {
 
 struct Inner {
     source: RwLock<Arc<Source>>,
+    state_file: RwLock<Option<Arc<StateFile>>>,
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
@@ -90,6 +92,7 @@ impl Cache {
         Cache {
             inner: Arc::new(Inner {
                 source: RwLock::new(Arc::new(source)),
+                state_file: RwLock::new(None),
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
@@ -125,6 +128,26 @@ impl Cache {
     /// Forget a back-off (the API host changed).
     pub fn clear_backoff(&self) {
         self.lock().backoff_until = None;
+    }
+
+    /// Remember gateway times in `file` from now on: every good refresh
+    /// teaches it and takes the remembered times of the gateways the
+    /// server has forgotten ([`crate::state_file`]).
+    pub fn set_state_file(&self, file: Arc<StateFile>) {
+        *self
+            .inner
+            .state_file
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(file);
+    }
+
+    /// The state file in use, if any.
+    pub fn state_file(&self) -> Option<Arc<StateFile>> {
+        self.inner
+            .state_file
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Render `extra` into every refresh from now on (events stream).
@@ -379,9 +402,13 @@ impl Cache {
         source: &Source,
         outcome: Result<(), Failure>,
         took: Duration,
-        gateways: Vec<Gateway>,
+        mut gateways: Vec<Gateway>,
     ) -> Arc<Entry> {
         let now = SystemTime::now();
+        if let (Ok(()), Some(file)) = (&outcome, self.state_file()) {
+            file.apply(&mut gateways);
+            file.save();
+        }
         let gateways = Arc::new(gateways);
         let (last_success, was_failing, stale) = {
             let mut st = self.lock();

@@ -64,6 +64,9 @@ pub struct RawConfig {
     pub legacy_metrics: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// Where gateway times are remembered past the server's 48 h; `""` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME` ([`super::targets`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, RawTarget>,
@@ -130,6 +133,10 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// File remembering each gateway's last-seen and disconnect times past the server's 48 h ("" = off; default: $STATE_DIRECTORY/gateways.json under systemd, else off)
+    #[arg(long, global = true, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
     /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -49,6 +49,9 @@ pub struct Config {
     /// The exporter-toolkit web config file (TLS, basic auth), if any; the
     /// daemon loads it ([`crate::web::load`]).
     pub web_config_file: Option<PathBuf>,
+    /// The file remembering gateway times past the server's 48 h, if any
+    /// ([`crate::state_file`]); set by [`super::load`] for the top level only.
+    pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<Target>,
     /// Subscribe to the events stream for radio metrics.
@@ -193,6 +196,7 @@ pub(super) fn validate(
         legacy_metrics: raw.legacy_metrics,
         config_file,
         web_config_file: raw.web_config_file,
+        state_file: None,
         targets: Vec::new(),
         events: raw.events,
         events_chunk: raw.events_chunk,

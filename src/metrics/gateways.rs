@@ -100,7 +100,9 @@ pub fn write_gateways(
             "When the gateway disconnected (Unix time).",
             Gauge,
             |g, f| {
-                ts(f, g, |s| s.disconnected_at);
+                if let Some(t) = g.disconnected_at() {
+                    f.gateway(g, Value::F(t));
+                }
             },
         ),
         (
@@ -108,7 +110,9 @@ pub fn write_gateways(
             "Newest of last uplink, status, downlink and TX acknowledgment (Unix time).",
             Gauge,
             |g, f| {
-                ts(f, g, ConnectionStats::last_seen);
+                if let Some(t) = g.last_seen() {
+                    f.gateway(g, Value::F(t));
+                }
             },
         ),
         (

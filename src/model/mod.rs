@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use gateway::{
-    ConnectionStats, Dropped, Gateway, Location, RoundTrip, SubBand, UnixSeconds, VersionIds,
-    MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
+    ConnectionStats, Dropped, Gateway, Location, Remembered, RoundTrip, SubBand, UnixSeconds,
+    VersionIds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
 };
 
 /// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it

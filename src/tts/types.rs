@@ -81,6 +81,7 @@ impl From<ApiGateway> for Gateway {
             stats: None,
             location: g.antennas,
             version_ids: g.version_ids,
+            remembered: None,
         }
     }
 }

@@ -22,6 +22,7 @@ mod hostile;
 mod location;
 mod probe;
 mod reload;
+mod remembered;
 mod render;
 mod secrets;
 mod stale;
