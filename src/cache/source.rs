@@ -35,7 +35,8 @@ impl Source {
                 config.request_timeout,
                 own.observer(),
             )?
-            .with_max_gateways(config.max_gateways),
+            .with_max_gateways(config.max_gateways)
+            .with_info_attributes(&config.info_attributes),
             scope: config.scope.clone(),
             legacy_metrics: config.legacy_metrics,
             ttl: config.cache_ttl,

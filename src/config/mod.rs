@@ -31,7 +31,7 @@ pub use crate::model::Scope;
 use crate::systemd::credential_path;
 pub use crate::systemd::Environment;
 pub use options::{
-    Bounds, GatewayList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
+    Bounds, NameList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
     DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT,
     DURATIONS, MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };

@@ -56,7 +56,7 @@ pub struct RawConfig {
     #[default(DEFAULT_MAX_GATEWAYS)]
     pub max_gateways: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<GatewayList>,
+    pub gateways: Option<NameList>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +70,9 @@ pub struct RawConfig {
     /// Named targets served at `/probe?target=NAME` ([`super::targets`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, RawTarget>,
+    /// Registry attributes exported as labels of `ttn_gateway_info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_attributes: Option<NameList>,
     /// Subscribe to the events stream for radio metrics.
     pub events: bool,
     /// Gateways per events stream.
@@ -137,6 +140,10 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
+    /// Registry attribute keys to export as labels of ttn_gateway_info (comma-separated, at most 10)
+    #[arg(long, global = true, value_name = "KEYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info_attributes: Option<String>,
     /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,22 +154,23 @@ pub struct Overrides {
     pub events_chunk: Option<usize>,
 }
 
-/// A gateway list: a TOML array, or a comma-separated string (environment).
+/// A list of names (gateway IDs, attribute keys): a TOML array, or a
+/// comma-separated string (environment, flags).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
-pub enum GatewayList {
-    /// `gateways = ["a", "b"]`
+pub enum NameList {
+    /// `gateways = ["a", "b"]`, `info_attributes = ["owner"]`
     List(Vec<String>),
     /// `TTN_EXPORTER_GATEWAYS=a,b`
     Csv(String),
 }
 
-impl GatewayList {
+impl NameList {
     /// The IDs listed, trimmed, empty ones left out.
     pub fn ids(&self) -> Vec<String> {
         let items: Vec<String> = match self {
-            GatewayList::List(v) => v.iter().map(|s| s.trim().to_owned()).collect(),
-            GatewayList::Csv(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+            NameList::List(v) => v.iter().map(|s| s.trim().to_owned()).collect(),
+            NameList::Csv(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
         };
         items.into_iter().filter(|s| !s.is_empty()).collect()
     }
@@ -194,7 +202,7 @@ pub struct RawTarget {
     pub request_timeout: Option<Duration>,
     /// Explicit gateway IDs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<GatewayList>,
+    pub gateways: Option<NameList>,
     /// List this organization's gateways.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,

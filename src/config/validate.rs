@@ -9,8 +9,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::options::{
-    Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, KEEP_STALE_FOR,
-    MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    Bounds, NameList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, KEEP_STALE_FOR, MAX_MAX_GATEWAYS,
+    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::keys::ApiKey;
 use crate::model::{valid_tts_id, Scope};
@@ -54,6 +54,10 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<Target>,
+    /// Registry attribute keys exported as labels of `ttn_gateway_info`
+    /// (at most [`MAX_INFO_ATTRIBUTES`], each by the server's key rule,
+    /// starting with a letter, and not an existing label).
+    pub info_attributes: Vec<String>,
     /// Subscribe to the events stream for radio metrics.
     pub events: bool,
     /// Gateways per events stream (1..=1000).
@@ -139,7 +143,8 @@ pub(super) fn validate(
             "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
         )));
     }
-    let explicit = raw.gateways.as_ref().map(GatewayList::ids);
+    let info_attributes = info_attributes(raw.info_attributes.as_ref())?;
+    let explicit = raw.gateways.as_ref().map(NameList::ids);
     let chosen = [
         explicit.is_some(),
         raw.organization.is_some(),
@@ -197,10 +202,62 @@ pub(super) fn validate(
         config_file,
         web_config_file: raw.web_config_file,
         state_file: None,
+        info_attributes,
         targets: Vec::new(),
         events: raw.events,
         events_chunk: raw.events_chunk,
     })
+}
+
+/// Most registry attributes exported as labels (the server allows 10 per gateway).
+pub const MAX_INFO_ATTRIBUTES: usize = 10;
+/// Labels `ttn_gateway_info` already has.
+const INFO_LABELS: [&str; 5] = [
+    "gateway_id",
+    "gateway_eui",
+    "name",
+    "protocol",
+    "frequency_plan",
+];
+
+/// The attribute keys of `info_attributes`, checked: the server's key rule
+/// (3 to 36 of `a-z0-9`, single dashes between), a letter first (a label
+/// name cannot start with a digit), no label `ttn_gateway_info` has, no
+/// repeats, at most [`MAX_INFO_ATTRIBUTES`].
+fn info_attributes(list: Option<&NameList>) -> Result<Vec<String>, ConfigError> {
+    let keys = list.map(NameList::ids).unwrap_or_default();
+    if keys.len() > MAX_INFO_ATTRIBUTES {
+        return Err(ConfigError::new(format!(
+            "info_attributes names {} keys; at most {MAX_INFO_ATTRIBUTES} (a gateway has at most 10 attributes)",
+            keys.len()
+        )));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for k in keys {
+        let b = k.as_bytes();
+        let rule = (3..=36).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.last() != Some(&b'-')
+            && !k.contains("--")
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !rule {
+            return Err(ConfigError::new(format!(
+                "invalid info_attributes key `{}`: attribute keys are 3 to 36 lowercase letters, digits and single dashes, starting with a letter here (it becomes a label name)",
+                one_line_text(&k)
+            )));
+        }
+        let label = crate::model::attribute_label(&k);
+        if INFO_LABELS.contains(&label.as_str()) {
+            return Err(ConfigError::new(format!(
+                "info_attributes key `{k}` would replace the `{label}` label of ttn_gateway_info: leave it out"
+            )));
+        }
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 /// Parse `api_url`: http(s) with a host, no credentials, query or fragment

@@ -74,6 +74,10 @@ pub struct Gateway {
     /// disconnect): the times remembered from earlier refreshes
     /// ([`crate::state_file`]).
     pub remembered: Option<Remembered>,
+    /// The registry attributes that `info_attributes` names, as (label
+    /// name, value) in that order; the value is empty when the gateway
+    /// has no such attribute.
+    pub info_labels: Vec<(String, String)>,
 }
 
 /// A gateway's times remembered beyond the Gateway Server's 48 h.

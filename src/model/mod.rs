@@ -99,6 +99,13 @@ pub fn valid_tts_id(id: &str) -> bool {
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
+/// The label name of registry attribute `key` on `ttn_gateway_info`: the
+/// key with its dashes made underscores (attribute keys are
+/// `^[a-z0-9](?:[-]?[a-z0-9]){2,}$`).
+pub fn attribute_label(key: &str) -> String {
+    key.replace('-', "_")
+}
+
 /// What went wrong in a refresh, by kind: the `reason` label of
 /// `ttn_exporter_refresh_errors_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

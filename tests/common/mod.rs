@@ -36,6 +36,7 @@ pub fn config(api_url: &str) -> Config {
         config_file: None,
         web_config_file: None,
         state_file: None,
+        info_attributes: Vec::new(),
         targets: Vec::new(),
         events: false,
         events_chunk: 100,
