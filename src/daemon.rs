@@ -347,6 +347,24 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     let gateways = client.fetch(&config.scope).await?;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
     println!("{} gateways, {connected} connected", gateways.len());
+    let refused: Vec<&str> = gateways
+        .iter()
+        .filter(|g| g.stats_refused)
+        .map(|g| g.id.as_str())
+        .collect();
+    if !refused.is_empty() {
+        let shown = refused[..refused.len().min(20)].join(", ");
+        let more = refused.len().saturating_sub(20);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        println!(
+            "the key lacks \"View gateway status\" on {} gateway(s), exported without status: {shown}{tail}",
+            refused.len()
+        );
+    }
     traffic_line(config.events, traffic)?;
     crate::probe::check(&config.targets).await
 }

@@ -134,6 +134,13 @@ impl StateFile {
         let mut next: BTreeMap<String, Entry> = BTreeMap::new();
         for g in gateways.iter_mut() {
             let old = st.known.get(&g.id).copied();
+            // Nothing is known of it now: keep what was, show nothing.
+            if g.stats_refused {
+                if let Some(o) = old {
+                    next.insert(g.id.clone(), o);
+                }
+                continue;
+            }
             let entry = match &g.stats {
                 Some(s) => Entry {
                     last_seen: max(s.last_seen(), old.and_then(|o| o.last_seen)),

@@ -149,6 +149,7 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
     let connected = g.is_connected();
     let state = match &g.stats {
         _ if connected => "connected",
+        _ if g.stats_refused => "no status rights",
         _ if g.disconnected_at().is_some() => "disconnected",
         _ => "not connected",
     };

@@ -80,10 +80,13 @@ pub fn write_gateways(
         ),
         (
             "ttn_gateway_connected",
-            "1 when the gateway is connected to its Gateway Server, else 0.",
+            "1 when the gateway is connected to its Gateway Server, else 0; absent when the key may not read its status.",
             Gauge,
             |g, f| {
-                f.gateway(g, Value::U(u64::from(g.is_connected())));
+                // Without status rights nothing is known: not "0".
+                if !g.stats_refused {
+                    f.gateway(g, Value::U(u64::from(g.is_connected())));
+                }
             },
         ),
         (

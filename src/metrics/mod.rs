@@ -171,5 +171,13 @@ fn write_health(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
         Kind::Gauge,
     );
     f.sample(&[], Value::U(s.gateways.len() as u64));
+    f.finish(out)?;
+    let mut f = Family::new(
+        "ttn_exporter_gateways_without_rights",
+        "Listed gateways whose status the key may not read (403 no_gateway_rights: it lacks \"View gateway status\" on them); they have ttn_gateway_info but no ttn_gateway_connected.",
+        Kind::Gauge,
+    );
+    let refused = s.gateways.iter().filter(|g| g.stats_refused).count();
+    f.sample(&[], Value::U(refused as u64));
     f.finish(out)
 }

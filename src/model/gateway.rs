@@ -78,6 +78,9 @@ pub struct Gateway {
     /// name, value) in that order; the value is empty when the gateway
     /// has no such attribute.
     pub info_labels: Vec<(String, String)>,
+    /// The key may list it but not read its status (403
+    /// `no_gateway_rights`): `stats` is `None` and says nothing.
+    pub stats_refused: bool,
 }
 
 /// A gateway's times remembered beyond the Gateway Server's 48 h.

@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use url::Url;
 
@@ -87,6 +87,20 @@ pub struct Client {
     fetches: AtomicU64,
     /// The refresh (number) in which the batch route was last refused.
     batch_refused_at: AtomicU64,
+    /// Gateways whose stats the key may not read (403 `no_gateway_rights`
+    /// on their single GET) in the last refresh: asked alone, never in a
+    /// batch (which would fail whole for them).
+    refused: std::sync::Mutex<HashSet<String>>,
+}
+
+/// One gateway's single stats answer.
+enum Single {
+    /// Its stats.
+    Stats(Box<ApiStats>),
+    /// 404 `not_connected`: disconnected over 48 h ago, or never connected.
+    NotConnected,
+    /// 403: the key may list it but not read its status.
+    Refused(Error),
 }
 
 /// `batch_refused_at` when the batch route was never refused.
@@ -107,6 +121,7 @@ impl Client {
             info_attributes: Vec::new(),
             fetches: AtomicU64::new(0),
             batch_refused_at: AtomicU64::new(NEVER),
+            refused: std::sync::Mutex::new(HashSet::new()),
         })
     }
 
@@ -278,19 +293,26 @@ impl Client {
         budget: &Budget,
         dropped: &mut Dropped,
     ) -> Result<(), Error> {
-        // Group gateway indices by the cluster that serves their stats.
-        let mut groups: HashMap<Url, Vec<usize>> = HashMap::new();
+        let known_refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // Group gateway indices by the cluster that serves their stats;
+        // the gateways refused last time go in chunks of their own.
+        let mut groups: HashMap<(Url, bool), Vec<usize>> = HashMap::new();
         for (i, g) in gateways.iter().enumerate() {
             let base = stats_base(self.http.base(), g.gateway_server_address.as_deref());
-            groups.entry(base).or_default().push(i);
+            let alone = known_refused.contains(&g.id);
+            groups.entry((base, alone)).or_default().push(i);
         }
-        let chunks: Vec<(Url, Vec<usize>, Vec<String>)> = groups
+        let chunks: Vec<(Url, bool, Vec<usize>, Vec<String>)> = groups
             .into_iter()
-            .flat_map(|(base, idx)| {
+            .flat_map(|((base, alone), idx)| {
                 idx.chunks(BATCH_SIZE)
                     .map(|c| {
                         let ids = c.iter().map(|&i| gateways[i].id.clone()).collect();
-                        (base.clone(), c.to_vec(), ids)
+                        (base.clone(), alone, c.to_vec(), ids)
                     })
                     .collect::<Vec<_>>()
             })
@@ -300,16 +322,18 @@ impl Client {
         let futs: Vec<_> = chunks
             .iter()
             .enumerate()
-            .map(
-                |(k, (base, _, ids))| async move { (k, self.chunk_stats(base, ids, budget).await) },
-            )
+            .map(|(k, (base, alone, _, ids))| async move {
+                (k, self.chunk_stats(base, ids, *alone, budget).await)
+            })
             .collect();
         // Each answer goes straight into its gateways: at most
         // BATCH_CONCURRENCY answers are held at once, never all of them.
         let mut answers = stream::iter(futs).buffer_unordered(BATCH_CONCURRENCY);
+        let mut refused: HashSet<String> = HashSet::new();
+        let mut first_refusal: Option<Error> = None;
         while let Some((k, answer)) = answers.next().await {
-            let mut stats = answer?;
-            let (_, idx, ids) = &chunks[k];
+            let (mut stats, refusals) = answer?;
+            let (_, _, idx, ids) = &chunks[k];
             for (&i, id) in idx.iter().zip(ids) {
                 gateways[i].stats = stats.remove(id).map(|s| {
                     let (s, d) = s.into_model();
@@ -317,8 +341,48 @@ impl Client {
                     s
                 });
             }
+            for (id, e) in refusals {
+                first_refusal.get_or_insert(e);
+                refused.insert(id);
+            }
         }
+        for g in gateways.iter_mut() {
+            g.stats_refused = refused.contains(&g.id);
+        }
+        // Refused on every gateway: the key is wrong, not one gateway.
+        if let Some(e) = first_refusal.filter(|_| refused.len() == gateways.len()) {
+            return Err(e);
+        }
+        self.note_refused(refused);
         Ok(())
+    }
+
+    /// Keep this refresh's refused gateways, with a log line when the set
+    /// changes.
+    fn note_refused(&self, now: HashSet<String>) {
+        let mut known = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if *known == now {
+            return;
+        }
+        if now.is_empty() {
+            tracing::info!("the key may read the status of every listed gateway again");
+        } else {
+            let mut ids: Vec<&str> = now.iter().map(String::as_str).collect();
+            ids.sort_unstable();
+            let more = ids.len().saturating_sub(5);
+            let shown = ids[..ids.len().min(5)].join(", ");
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                gateways = now.len(),
+                "the key lacks \"View gateway status\" (RIGHT_GATEWAY_STATUS_READ) on {} listed gateway(s): {shown}{tail}; they are exported with ttn_gateway_info only and counted in ttn_exporter_gateways_without_rights",
+                now.len()
+            );
+        }
+        *known = now;
     }
 
     /// Use the batch route unless it was refused within the last
@@ -329,36 +393,70 @@ impl Client {
             || self.fetches.load(Ordering::Relaxed) > refused.saturating_add(BATCH_RETRY_REFRESHES)
     }
 
+    /// The stats of `ids` (one cluster's chunk): a batch unless the batch
+    /// route is refused or the chunk is `alone` (gateways refused before),
+    /// else single GETs. With the gateways refused on the way.
     async fn chunk_stats(
         &self,
         base: &Url,
         ids: &[String],
+        alone: bool,
         budget: &Budget,
-    ) -> Result<HashMap<String, ApiStats>, Error> {
-        if self.batch_allowed() {
+    ) -> Result<(HashMap<String, ApiStats>, Vec<(String, Error)>), Error> {
+        let mut batch_refused = None;
+        if !alone && self.batch_allowed() {
             match self.batch(base, ids, budget).await {
                 Ok(m) => {
                     self.batch_refused_at.store(NEVER, Ordering::Relaxed);
-                    return Ok(m);
+                    return Ok((m, Vec::new()));
                 }
-                // Gateway-scoped keys get 403; servers before 3.21 lack the route.
+                // Gateway-scoped keys get 403; servers before 3.21 lack the
+                // route; a gateway the key may not read fails the whole
+                // batch with 403 too. Ask one by one, then decide.
                 Err(e) if matches!(e.status(), Some(403 | 404 | 405 | 501)) => {
-                    tracing::info!(
-                        endpoint = Endpoint::BatchStats.as_str(),
-                        "batch stats refused ({e}); using one request per gateway for the next {BATCH_RETRY_REFRESHES} refreshes"
-                    );
-                    self.batch_refused_at
-                        .store(self.fetches.load(Ordering::Relaxed), Ordering::Relaxed);
+                    batch_refused = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        let futs: Vec<_> = ids.iter().map(|id| self.single(base, id, budget)).collect();
-        let pairs: Vec<Option<(String, ApiStats)>> = stream::iter(futs)
+        let futs: Vec<_> = ids
+            .iter()
+            .map(|id| async move { (id, self.single(base, id, budget).await) })
+            .collect();
+        let answers: Vec<(&String, Result<Single, Error>)> = stream::iter(futs)
             .buffer_unordered(SINGLE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(pairs.into_iter().flatten().collect())
+            .collect()
+            .await;
+        let mut stats = HashMap::new();
+        let mut refused = Vec::new();
+        for (id, answer) in answers {
+            match answer? {
+                Single::Stats(s) => {
+                    stats.insert(id.clone(), *s);
+                }
+                Single::NotConnected => {}
+                Single::Refused(e) => refused.push((id.clone(), e)),
+            }
+        }
+        match batch_refused {
+            // Explained by the gateways refused one by one: they go alone
+            // from the next refresh on, the rest stays batched.
+            Some(e) if !refused.is_empty() && e.status() == Some(403) => tracing::debug!(
+                endpoint = Endpoint::BatchStats.as_str(),
+                "batch stats refused for {} gateway(s) without status rights",
+                refused.len()
+            ),
+            Some(e) => {
+                tracing::info!(
+                    endpoint = Endpoint::BatchStats.as_str(),
+                    "batch stats refused ({e}); using one request per gateway for the next {BATCH_RETRY_REFRESHES} refreshes"
+                );
+                self.batch_refused_at
+                    .store(self.fetches.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            None => {}
+        }
+        Ok((stats, refused))
     }
 
     async fn batch(
@@ -380,28 +478,25 @@ impl Client {
         Ok(batch.entries)
     }
 
-    async fn single(
-        &self,
-        base: &Url,
-        id: &str,
-        budget: &Budget,
-    ) -> Result<Option<(String, ApiStats)>, Error> {
+    async fn single(&self, base: &Url, id: &str, budget: &Budget) -> Result<Single, Error> {
         let url = join(base, &format!("gs/gateways/{id}/connection/stats"), &[]);
+        let in_gateway = |e: Error| Error::Gateway {
+            gateway_id: id.to_owned(),
+            source: Box::new(e),
+        };
         match self
             .http
             .request(Endpoint::GatewayStats, Method::GET, url, None, budget)
             .await
         {
-            Ok((bytes, _)) => {
-                let stats = decode::<ApiStats>(Endpoint::GatewayStats, &bytes)?;
-                Ok(Some((id.to_owned(), stats)))
-            }
-            // 404 not_connected: disconnected over 48 h ago, or never connected.
-            Err(Error::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(Error::Gateway {
-                gateway_id: id.to_owned(),
-                source: Box::new(e),
-            }),
+            Ok((bytes, _)) => Ok(Single::Stats(Box::new(decode::<ApiStats>(
+                Endpoint::GatewayStats,
+                &bytes,
+            )?))),
+            Err(Error::Status { status: 404, .. }) => Ok(Single::NotConnected),
+            // 403 no_gateway_rights: listed, but no "View gateway status".
+            Err(e @ Error::Status { status: 403, .. }) => Ok(Single::Refused(in_gateway(e))),
+            Err(e) => Err(in_gateway(e)),
         }
     }
 }

@@ -86,6 +86,7 @@ impl From<ApiGateway> for Gateway {
             version_ids: g.version_ids,
             remembered: None,
             info_labels: Vec::new(),
+            stats_refused: false,
         }
     }
 }

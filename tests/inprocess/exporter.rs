@@ -548,3 +548,79 @@ async fn info_attributes_become_bounded_labels_of_ttn_gateway_info() {
     assert!(!out.contains("owner="), "{out}");
     exp.stop().await;
 }
+
+/// A gateway shared with the key's owner without "View gateway status":
+/// the list shows it, its stats GET answers 403 `no_gateway_rights`, and a
+/// batch naming it fails whole (lorawan-stack's AssertGatewayBatchRights).
+#[tokio::test]
+async fn a_gateway_without_status_rights_does_not_fail_the_fleet() {
+    let mut shared = gw("gw-shared", "Neighbour", Some("stats-udp-connected.json"));
+    shared.no_status_rights = true;
+    let mut fleet = small_fleet();
+    fleet.push(shared);
+    let fake = fake(fleet).await;
+    let mut cfg = config(&fake.url());
+    cfg.cache_ttl = Duration::from_millis(50);
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
+    assert_eq!(value(&out, "ttn_exporter_gateways"), Some(6.0));
+    assert_eq!(
+        value(&out, "ttn_exporter_gateways_without_rights"),
+        Some(1.0),
+        "{out}"
+    );
+    assert_eq!(series(&out, "ttn_gateway_connected").len(), 5, "{out}");
+    assert!(
+        out.contains("ttn_gateway_info{gateway_id=\"gw-shared\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("ttn_gateway_connected{gateway_id=\"gw-shared\"}"),
+        "unknown is not disconnected: {out}"
+    );
+    assert_eq!(
+        value(&out, "ttn_gateway_connected{gateway_id=\"gw-udp\"}"),
+        Some(1.0)
+    );
+    // Later refreshes batch the others and ask for it alone.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fake.reset_counts();
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
+    assert_eq!(
+        fake.requests(Route::GatewayStats),
+        1,
+        "one GET, for gw-shared"
+    );
+    assert!(fake.requests(Route::BatchStats) <= 1);
+    let page = crate::helpers::get_text(exp.url("/")).await;
+    assert!(page.contains("no status rights"), "{page}");
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_with_status_rights_on_no_gateway_still_fails_as_forbidden() {
+    let fleet: Vec<FakeGateway> = ["gw-a", "gw-b"]
+        .iter()
+        .map(|id| {
+            let mut g = gw(id, "x", Some("stats-udp-connected.json"));
+            g.no_status_rights = true;
+            g
+        })
+        .collect();
+    let fake = fake(fleet).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(0.0), "{out}");
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_refresh_errors_total{reason=\"forbidden\"}"
+        ),
+        Some(1.0),
+        "{out}"
+    );
+    assert!(out.contains("View gateway status"), "{out}");
+    exp.stop().await;
+}

@@ -123,6 +123,7 @@ pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
+        no_status_rights: false,
     }
 }
 

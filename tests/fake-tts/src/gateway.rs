@@ -45,6 +45,11 @@ pub struct FakeGateway {
     /// of at most 200 (the server validates them on write; this fake serves
     /// what it is given, to test hostile answers). Omitted when empty.
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// The keys may list it but lack "View gateway status"
+    /// (`RIGHT_GATEWAY_STATUS_READ`) on it, e.g. a gateway shared with
+    /// fewer rights: its single stats GET answers 403 `no_gateway_rights`,
+    /// and a batch that names it fails whole with that 403.
+    pub no_status_rights: bool,
 }
 
 impl FakeGateway {
@@ -63,6 +68,7 @@ impl FakeGateway {
             antennas: None,
             version_ids: None,
             attributes: Default::default(),
+            no_status_rights: false,
         }
     }
 

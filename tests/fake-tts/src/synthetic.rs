@@ -36,6 +36,7 @@ pub(crate) fn gateway(i: usize) -> FakeGateway {
         antennas: antennas(i),
         version_ids: version_ids(i),
         attributes: Default::default(),
+        no_status_rights: false,
     }
 }
 

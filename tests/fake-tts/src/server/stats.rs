@@ -113,9 +113,14 @@ pub(super) fn batch_stats(
     if let Principal::Gateway(_) = principal {
         return Reply::json(403, errors::no_gateway_rights(&req.ids[0]));
     }
-    // the real server fails the whole batch when any gateway lacks rights
-    if let Some(unknown) = req.ids.iter().find(|id| find(st, id).is_none()) {
-        return Reply::json(403, errors::no_gateway_rights(unknown));
+    // The real server (AssertGatewayBatchRights) fails the whole batch when
+    // any gateway lacks RIGHT_GATEWAY_STATUS_READ, or is unknown.
+    if let Some(refused) = req
+        .ids
+        .iter()
+        .find(|id| find(st, id).map_or(true, |g| g.no_status_rights))
+    {
+        return Reply::json(403, errors::no_gateway_rights(refused));
     }
     let mut entries = Map::new();
     for id in &req.ids {
@@ -156,6 +161,10 @@ pub(super) fn single_stats(st: &State, id: &str, principal: &Principal) -> Reply
         if !ids.iter().any(|g| g == id) {
             return Reply::json(403, errors::no_gateway_rights(id));
         }
+    }
+    // AssertGatewayRights(RIGHT_GATEWAY_STATUS_READ) comes before the lookup.
+    if find(st, id).is_some_and(|g| g.no_status_rights) {
+        return Reply::json(403, errors::no_gateway_rights(id));
     }
     match find(st, id).and_then(|g| served_stats(st, g)) {
         Some(stats) => Reply::json(200, stats.to_string()),
