@@ -104,6 +104,8 @@ pub async fn run(
             "events stream on: radio metrics for the gateways of each refresh, {} per stream",
             config.events_chunk
         );
+        let c = config.clone();
+        tokio::spawn(async move { warn_without_traffic_right(&c).await });
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stop_wait = stop_rx.clone();
@@ -367,6 +369,29 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
     }
     traffic_line(config.events, traffic)?;
     crate::probe::check(&config.targets).await
+}
+
+/// With the events stream on: one warning line if the key lacks "Read
+/// gateway traffic". The server accepts the stream without it and silently
+/// leaves out every uplink and downlink event (it filters events by their
+/// visibility), so nothing else would say why the radio metrics stay
+/// empty. Asked once, of `/auth_info`; a key that may not read it
+/// (gateway keys) or an API that does not answer says nothing here.
+pub async fn warn_without_traffic_right(config: &Config) {
+    let own = match SelfMetrics::new() {
+        Ok(o) => o,
+        Err(_) => return,
+    };
+    let Ok(source) = Source::from_config(config, &own) else {
+        return;
+    };
+    match source.client.auth_info_and_traffic().await {
+        Ok((_, false, _)) => tracing::warn!(
+            "the API key lacks \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ): The Things Stack accepts the events stream but leaves out every uplink and downlink event, so the radio metrics stay empty (connects and disconnects still arrive); give the key that right or set events = false"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!("cannot ask /auth_info for the key's rights: {e}"),
+    }
 }
 
 #[cfg(test)]

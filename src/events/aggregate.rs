@@ -79,6 +79,10 @@ pub struct GatewayStats {
     pub connects: u64,
     /// Disconnects.
     pub disconnects: u64,
+    /// Disconnects by the name of the error that ended them.
+    pub disconnect_reasons: Vec<(String, u64)>,
+    /// Downlinks the Gateway Server could not schedule, by reason.
+    pub schedule_failed: Vec<(String, u64)>,
     /// Frames received that failed their CRC (not in the uplink metrics).
     pub crc_failed: u64,
 }
@@ -103,19 +107,25 @@ impl GatewayStats {
     }
 
     fn dropped(&mut self, reason: &str) {
-        if let Some(slot) = self.dropped.iter_mut().find(|(r, _)| r == reason) {
-            slot.1 += 1;
-            return;
-        }
-        let key = if self.dropped.len() < MAX_DROP_REASONS {
-            reason
-        } else {
-            "other"
-        };
-        match self.dropped.iter_mut().find(|(r, _)| r == key) {
-            Some(slot) => slot.1 += 1,
-            None => self.dropped.push((key.to_owned(), 1)),
-        }
+        count_reason(&mut self.dropped, reason);
+    }
+}
+
+/// Count one `reason` in `counts`: at most [`MAX_DROP_REASONS`] distinct
+/// reasons, the rest under `other`.
+fn count_reason(counts: &mut Vec<(String, u64)>, reason: &str) {
+    if let Some(slot) = counts.iter_mut().find(|(r, _)| r == reason) {
+        slot.1 += 1;
+        return;
+    }
+    let key = if counts.len() < MAX_DROP_REASONS {
+        reason
+    } else {
+        "other"
+    };
+    match counts.iter_mut().find(|(r, _)| r == key) {
+        Some(slot) => slot.1 += 1,
+        None => counts.push((key.to_owned(), 1)),
     }
 }
 
@@ -249,7 +259,11 @@ impl Aggregator {
             Kind::Tx(i) => g.tx[(*i).min(TX_RESULTS.len() - 1)] += 1,
             Kind::UplinkCrcFailed => g.crc_failed += 1,
             Kind::Connect => g.connects += 1,
-            Kind::Disconnect => g.disconnects += 1,
+            Kind::Disconnect(reason) => {
+                g.disconnects += 1;
+                count_reason(&mut g.disconnect_reasons, reason);
+            }
+            Kind::ScheduleFailed(reason) => count_reason(&mut g.schedule_failed, reason),
             Kind::Other => {}
         }
         self.own.events += 1;

@@ -80,8 +80,14 @@ pub enum Kind {
     Tx(usize),
     /// `gs.gateway.connect`.
     Connect,
-    /// `gs.gateway.disconnect`.
-    Disconnect,
+    /// `gs.gateway.disconnect`, with the (sanitised) name of the error that
+    /// ended the connection (`unknown` without one).
+    Disconnect(String),
+    /// `gs.down.schedule.fail`, with the (sanitised) reason: for a class A
+    /// downlink the scheduler's error of the last Rx window tried
+    /// (`duty_cycle`, `too_late`, `conflict`, `no_clock_sync`,
+    /// `dwell_time`, ...), else the error's own name (`not_allowed`, ...).
+    ScheduleFailed(String),
     /// Any other event: counted, otherwise ignored.
     Other,
 }
@@ -222,6 +228,46 @@ struct RxMetadata<'a> {
 struct ErrorDetails {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    cause: Option<Box<ErrorDetails>>,
+    /// `google.protobuf.Any` details; a `ScheduleDownlinkErrorDetails`
+    /// has `path_errors`.
+    #[serde(default)]
+    details: Vec<AnyDetail>,
+}
+
+#[derive(Deserialize, Default)]
+struct AnyDetail {
+    #[serde(default)]
+    path_errors: Vec<ErrorDetails>,
+}
+
+impl ErrorDetails {
+    /// The innermost cause's name (at most 8 levels down), else its own.
+    fn root_name(&self) -> Option<&str> {
+        let mut e = self;
+        for _ in 0..8 {
+            match e.cause.as_deref() {
+                Some(c) if c.name.is_some() => e = c,
+                _ => break,
+            }
+        }
+        e.name.as_deref()
+    }
+
+    /// Why a `gs.down.schedule.fail` failed: pkg/gatewayserver/io wraps a
+    /// class A failure as `tx_schedule` with one `rx_window_schedule` path
+    /// error per Rx window, each caused by the scheduler's error; the last
+    /// window tried is the reason. Other failures are their own name.
+    fn schedule_reason(&self) -> &str {
+        self.details
+            .iter()
+            .flat_map(|d| &d.path_errors)
+            .last()
+            .and_then(ErrorDetails::root_name)
+            .or(self.name.as_deref())
+            .unwrap_or("unknown")
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -273,7 +319,14 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
         "gs.down.tx.success" => Kind::Tx(0),
         "gs.down.tx.fail" => Kind::Tx(tx_result(data)),
         "gs.gateway.connect" => Kind::Connect,
-        "gs.gateway.disconnect" => Kind::Disconnect,
+        "gs.gateway.disconnect" => {
+            let d: ErrorDetails = serde_json::from_str(data).unwrap_or_default();
+            Kind::Disconnect(label_token(d.name.as_deref().unwrap_or("unknown")))
+        }
+        "gs.down.schedule.fail" => {
+            let d: ErrorDetails = serde_json::from_str(data).unwrap_or_default();
+            Kind::ScheduleFailed(label_token(d.schedule_reason()))
+        }
         _ => Kind::Other,
     };
     Line::Event(Event {
@@ -442,6 +495,41 @@ mod tests {
     }
 
     #[test]
+    fn schedule_failures_give_the_last_rx_windows_cause() {
+        // Shaped as pkg/gatewayserver/io builds it (constructed from the
+        // source, not recorded): tx_schedule > path_errors > cause.
+        let fixture = include_str!("../../tests/fixtures/tts/events/gs.down.schedule.fail.json");
+        let compact: String = fixture.lines().map(str::trim).collect();
+        match line(compact.as_bytes()) {
+            Line::Event(e) => assert_eq!(e.kind, Kind::ScheduleFailed("duty_cycle".into())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            event(
+                "gs.down.schedule.fail",
+                r#"{"namespace":"pkg/gatewayserver/io","name":"not_allowed","code":9}"#
+            ),
+            Kind::ScheduleFailed("not_allowed".into())
+        );
+        assert_eq!(
+            event("gs.down.schedule.fail", "null"),
+            Kind::ScheduleFailed("unknown".into())
+        );
+        // Hostile: a reason that is no label token, details of the wrong shape.
+        assert_eq!(
+            event(
+                "gs.down.schedule.fail",
+                r#"{"name":"x","details":[{"path_errors":[{"name":"a\nb\"c"}]}]}"#
+            ),
+            Kind::ScheduleFailed(label_token("a\nb\"c"))
+        );
+        assert_eq!(
+            event("gs.down.schedule.fail", r#"{"name":"x","details":7}"#),
+            Kind::ScheduleFailed("unknown".into())
+        );
+    }
+
+    #[test]
     fn tx_drop_connect() {
         assert_eq!(event("gs.down.tx.success", "{}"), Kind::Tx(0));
         assert_eq!(event("gs.down.tx.fail", r#""TOO_LATE""#), Kind::Tx(1));
@@ -500,7 +588,17 @@ mod tests {
             Kind::UplinkDropped("duty_cycle__".into())
         );
         assert_eq!(event("gs.gateway.connect", "{}"), Kind::Connect);
-        assert_eq!(event("gs.gateway.disconnect", "{}"), Kind::Disconnect);
+        assert_eq!(
+            event("gs.gateway.disconnect", "{}"),
+            Kind::Disconnect("unknown".into())
+        );
+        assert_eq!(
+            event(
+                "gs.gateway.disconnect",
+                r#"{"@type":"type.googleapis.com/ttn.lorawan.v3.ErrorDetails","namespace":"pkg/errors","name":"context_canceled","code":1}"#
+            ),
+            Kind::Disconnect("context_canceled".into())
+        );
         assert_eq!(event("gs.something.new", "{}"), Kind::Other);
     }
 

@@ -67,6 +67,26 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
         }
     }
     f.finish(&mut IoDyn(out))?;
+    for (name, help, get) in [
+        (
+            "ttn_gateway_downlink_schedule_failures_total",
+            "Downlinks the Gateway Server could not schedule on the gateway (gs.down.schedule.fail), by reason: for a class A downlink the scheduler's error of the last Rx window (duty_cycle, too_late, conflict, no_clock_sync, dwell_time, ...).",
+            (|g: &GatewayStats| &g.schedule_failed) as fn(&GatewayStats) -> &Vec<(String, u64)>,
+        ),
+        (
+            "ttn_gateway_disconnect_reasons_total",
+            "Gateway disconnections (gs.gateway.disconnect) by the name of the error that ended the connection.",
+            |g: &GatewayStats| &g.disconnect_reasons,
+        ),
+    ] {
+        let mut f = Family::new(name, help, Kind::Counter);
+        for (id, g) in &gws {
+            for (reason, n) in get(g) {
+                f.sample(&[("gateway_id", id), ("reason", reason)], Value::U(*n));
+            }
+        }
+        f.finish(&mut IoDyn(out))?;
+    }
     let mut f = Family::new(
         "ttn_gateway_downlink_tx_total",
         "Downlink transmissions reported by the gateway, by result (success or the failure).",

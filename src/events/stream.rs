@@ -20,9 +20,10 @@ use crate::sanitize::one_line;
 use url::Url;
 
 /// The Gateway Server events subscribed to.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "gs.up.receive",
     "gs.up.drop",
+    "gs.down.schedule.fail",
     "gs.down.tx.success",
     "gs.down.tx.fail",
     "gs.gateway.connect",

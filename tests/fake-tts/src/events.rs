@@ -24,6 +24,24 @@ pub struct FakeEvent {
     pub line: String,
     /// Sent to one stream only, then never again (error lines, garbage).
     pub once: bool,
+    /// Visible only with "Read gateway traffic" (RIGHT_GATEWAY_TRAFFIC_READ):
+    /// a stream of a key without that right leaves it out, as the real
+    /// server filters events by their visibility.
+    pub traffic: bool,
+}
+
+/// The rights an event of `name` is visible with (lorawan-stack
+/// pkg/gatewayserver/observability.go): connect, disconnect and connection
+/// stats with LINK or STATUS_READ, status events with STATUS_READ, the rest
+/// (uplinks, downlinks, TX acknowledgments) with TRAFFIC_READ only.
+pub fn visibility(name: &str) -> &'static [&'static str] {
+    match name {
+        "gs.gateway.connect" | "gs.gateway.disconnect" | "gs.gateway.connection.stats" => {
+            &["RIGHT_GATEWAY_LINK", "RIGHT_GATEWAY_STATUS_READ"]
+        }
+        "gs.status.receive" | "gs.status.drop" | "gs.txack.drop" => &["RIGHT_GATEWAY_STATUS_READ"],
+        _ => &["RIGHT_GATEWAY_TRAFFIC_READ"],
+    }
 }
 
 /// RFC 3339 with 9 fractional digits of Unix nanoseconds.
@@ -109,7 +127,7 @@ fn event(name: &str, gw: &str, unique_id: &str, time: i128, data: Value) -> Fake
         "correlation_ids": ["fake:1"],
         "origin": "fake-tts",
         "context": {"tenant-id": "CgN0dG4="},
-        "visibility": {"rights": ["RIGHT_GATEWAY_TRAFFIC_READ"]},
+        "visibility": {"rights": visibility(name)},
         "unique_id": unique_id,
         "future_field": {"nested": [1, 2, 3]},
     }});
@@ -118,6 +136,7 @@ fn event(name: &str, gw: &str, unique_id: &str, time: i128, data: Value) -> Fake
         time: Some(time),
         line: line.to_string(),
         once: false,
+        traffic: visibility(name) == ["RIGHT_GATEWAY_TRAFFIC_READ"],
     }
 }
 
@@ -220,9 +239,70 @@ impl FakeEvent {
         event("gs.gateway.connect", gw, unique_id, time, json!({}))
     }
 
-    /// `gs.gateway.disconnect`.
+    /// `gs.gateway.disconnect` as the server publishes it: the error that
+    /// ended the connection as data (`ctx.Err()`, which pkg/errors turns
+    /// into `context_canceled`).
     pub fn disconnect(gw: &str, unique_id: &str, time: i128) -> FakeEvent {
-        event("gs.gateway.disconnect", gw, unique_id, time, json!({}))
+        FakeEvent::disconnect_because(gw, unique_id, time, "pkg/errors", "context_canceled")
+    }
+
+    /// `gs.gateway.disconnect` with the error `namespace:name`.
+    pub fn disconnect_because(
+        gw: &str,
+        unique_id: &str,
+        time: i128,
+        namespace: &str,
+        name: &str,
+    ) -> FakeEvent {
+        event(
+            "gs.gateway.disconnect",
+            gw,
+            unique_id,
+            time,
+            json!({"@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
+                   "namespace": namespace, "name": name, "message_format": name.replace('_', " "),
+                   "correlation_id": "fake-disconnect", "code": 1}),
+        )
+    }
+
+    /// `gs.down.schedule.fail` as the server publishes a class A failure
+    /// (pkg/gatewayserver/io `ScheduleDown`): `tx_schedule` with a
+    /// `ScheduleDownlinkErrorDetails` whose `path_errors` are one
+    /// `rx_window_schedule` per Rx window, each caused by the scheduler's
+    /// error (`duty_cycle`, `too_late`, `conflict`, `no_clock_sync`,
+    /// `dwell_time`, ...): `rx1` and `rx2` name those causes.
+    pub fn schedule_fail(gw: &str, unique_id: &str, time: i128, rx1: &str, rx2: &str) -> FakeEvent {
+        let window = |i: u32, cause: &str| {
+            json!({"namespace": "pkg/gatewayserver/io", "name": "rx_window_schedule",
+                   "message_format": "schedule in Rx window `{window}` failed",
+                   "attributes": {"window": i}, "code": 2,
+                   "cause": {"namespace": "pkg/gatewayserver/scheduling", "name": cause,
+                             "message_format": cause.replace('_', " "), "code": 8}})
+        };
+        event(
+            "gs.down.schedule.fail",
+            gw,
+            unique_id,
+            time,
+            json!({"@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
+                   "namespace": "pkg/gatewayserver/io", "name": "tx_schedule",
+                   "message_format": "schedule", "correlation_id": "fake-schedule", "code": 10,
+                   "details": [{"@type": "type.googleapis.com/ttn.lorawan.v3.ScheduleDownlinkErrorDetails",
+                                "path_errors": [window(1, rx1), window(2, rx2)]}]}),
+        )
+    }
+
+    /// `gs.down.schedule.fail` with a top-level error and no Rx windows
+    /// (e.g. `not_allowed`, `too_long`, `no_uplink_token`).
+    pub fn schedule_refused(gw: &str, unique_id: &str, time: i128, name: &str) -> FakeEvent {
+        event(
+            "gs.down.schedule.fail",
+            gw,
+            unique_id,
+            time,
+            json!({"@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
+                   "namespace": "pkg/gatewayserver/io", "name": name, "code": 9}),
+        )
     }
 
     /// An event name the exporter does not use, with unknown fields.
@@ -243,6 +323,7 @@ impl FakeEvent {
             time: None,
             line: line.to_owned(),
             once: true,
+            traffic: false,
         }
     }
 
@@ -395,10 +476,13 @@ impl Hub {
         Ok((ids, names, after))
     }
 
-    /// Records the request and streams; `Err` is a 400 message.
+    /// Records the request and streams; `Err` is a 400 message. Without
+    /// `traffic` (the key lacks "Read gateway traffic") the stream is
+    /// accepted all the same and the traffic events are left out.
     pub(crate) fn subscribe(
         self: &std::sync::Arc<Self>,
         body: &[u8],
+        traffic: bool,
     ) -> Result<mpsc::Receiver<Bytes>, String> {
         let (ids, names, after) = self.record(body)?;
         let limit = {
@@ -424,7 +508,7 @@ impl Hub {
             let mut cursor = 0;
             let mut sent = 0usize;
             loop {
-                let batch = hub.take(&mut cursor, &ids, after);
+                let batch = hub.take(&mut cursor, &ids, after, traffic);
                 for line in batch {
                     if limit.is_some_and(|l| sent >= l) {
                         return;
@@ -443,12 +527,18 @@ impl Hub {
     }
 
     /// The lines from `cursor` on that this stream gets; advances `cursor`.
-    fn take(&self, cursor: &mut usize, ids: &[String], after: Option<i128>) -> Vec<Bytes> {
+    fn take(
+        &self,
+        cursor: &mut usize,
+        ids: &[String],
+        after: Option<i128>,
+        traffic: bool,
+    ) -> Vec<Bytes> {
         let mut log = self.lock();
         let start = (*cursor).min(log.items.len());
         let mut out = Vec::new();
         for (ev, used) in &mut log.items[start..] {
-            if ev.gateway.as_ref().is_some_and(|g| !ids.contains(g)) {
+            if ev.gateway.as_ref().is_some_and(|g| !ids.contains(g)) || (ev.traffic && !traffic) {
                 continue;
             }
             if let (Some(t), Some(a)) = (ev.time, after) {

@@ -152,7 +152,8 @@ impl FakeTts {
     }
 
     /// Makes `key` a full user key except for "Read gateway traffic": the
-    /// events route answers 403 and `/auth_info` omits the right.
+    /// events stream is accepted but carries no traffic event (uplinks,
+    /// downlinks, TX results), and `/auth_info` omits the right.
     pub fn set_key_without_traffic_right(&self, key: &str) {
         self.shared.lock().keys.push(key.to_owned());
         self.shared.events.set_no_traffic_key(key);

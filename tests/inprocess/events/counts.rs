@@ -58,10 +58,38 @@ async fn exact_counts_per_gateway() {
     ));
     evs.push(FakeEvent::connect(GW1, "c1", ms(66)));
     evs.push(FakeEvent::disconnect(GW1, "c2", ms(67)));
+    evs.push(FakeEvent::disconnect_because(
+        GW1,
+        "c3",
+        ms(68),
+        "pkg/errors",
+        "context_deadline_exceeded",
+    ));
+    evs.push(FakeEvent::schedule_fail(
+        GW0,
+        "s1",
+        ms(69),
+        "too_late",
+        "duty_cycle",
+    ));
+    evs.push(FakeEvent::schedule_fail(
+        GW0,
+        "s2",
+        ms(70),
+        "conflict",
+        "duty_cycle",
+    ));
+    evs.push(FakeEvent::schedule_refused(
+        GW0,
+        "s3",
+        ms(71),
+        "not_allowed",
+    ));
     s.fake.push_events(evs);
-    // 50 + 1 (gw1) + 1 unknown name + 1 CRC failed + 3 tx + 1 drop + 2 (dis)connect.
+    // 50 + 1 (gw1) + 1 unknown name + 1 CRC failed + 3 tx + 1 drop + 3
+    // (dis)connects + 3 schedule failures.
     s.until("all events", |a| {
-        a.own.events == 59 && a.own.dropped.iter().sum::<u64>() == 4
+        a.own.events == 63 && a.own.dropped.iter().sum::<u64>() == 4
     })
     .await;
     let out = s.scrape().await;
@@ -138,18 +166,44 @@ async fn exact_counts_per_gateway() {
         ),
         Some(1.0)
     );
+    for (reason, n) in [
+        ("context_canceled", 1.0),
+        ("context_deadline_exceeded", 1.0),
+    ] {
+        assert_eq!(
+            value(&out, &format!("ttn_gateway_disconnect_reasons_total{{gateway_id=\"{GW1}\",reason=\"{reason}\"}}")),
+            Some(n),
+            "{:?}",
+            series(&out, "ttn_gateway_disconnect_reasons_total")
+        );
+    }
+    for (reason, n) in [("duty_cycle", 2.0), ("not_allowed", 1.0)] {
+        assert_eq!(
+            value(&out, &format!("ttn_gateway_downlink_schedule_failures_total{{gateway_id=\"{GW0}\",reason=\"{reason}\"}}")),
+            Some(n),
+            "{:?}",
+            series(&out, "ttn_gateway_downlink_schedule_failures_total")
+        );
+    }
+    assert!(
+        s.fake.events_requests()[0]
+            .names
+            .iter()
+            .any(|n| n == "gs.down.schedule.fail"),
+        "subscribed"
+    );
     assert_eq!(
         value(
             &out,
             &format!("ttn_gateway_disconnects_total{{gateway_id=\"{GW1}\"}}")
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         value(&out, &format!("ttn_gateway_connects_total{g0}")),
         Some(0.0)
     );
-    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(59.0));
+    assert_eq!(value(&out, "ttn_exporter_events_total"), Some(63.0));
     // The CRC-failed frame is counted on its own, not in the RSSI/SF series.
     assert_eq!(
         value(&out, &format!("ttn_gateway_uplinks_crc_failed_total{g0}")),

@@ -14,8 +14,9 @@ use crate::body::FakeBody;
 use crate::errors;
 use crate::state::Shared;
 
-/// `POST /api/v3/events`: 401 without a known key, 403 for a key without the
-/// traffic right, else a never-ending stream of the scripted events.
+/// `POST /api/v3/events`: 401 without a known key, else a never-ending
+/// stream of the scripted events (without the traffic events for a key that
+/// lacks the traffic right).
 pub(super) async fn events(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<FakeBody> {
     let token = bearer(&req);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -33,24 +34,14 @@ pub(super) async fn events(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
     if !known {
         return Reply::json(401, errors::api_key_not_found()).into_response();
     }
-    if token
+    // The real server (pkg/events/grpc) accepts the stream with any right
+    // on the gateways (rights.RequireAny) and filters each event by its
+    // visibility: without the traffic right, uplinks and downlinks are
+    // silently left out.
+    let traffic = !token
         .as_deref()
-        .is_some_and(|t| shared.events.lacks_traffic(t))
-    {
-        let _ = shared.events.record(&body);
-        return Reply::json(
-            403,
-            errors::error_body(
-                403,
-                "pkg/auth/rights",
-                "no_gateway_rights",
-                "no rights for gateway `{uid}`: RIGHT_GATEWAY_TRAFFIC_READ",
-                &[("uid", "fake")],
-            ),
-        )
-        .into_response();
-    }
-    match shared.events.subscribe(&body) {
+        .is_some_and(|t| shared.events.lacks_traffic(t));
+    match shared.events.subscribe(&body, traffic) {
         Ok(rx) => {
             let mut resp = respond(200, &[], FakeBody::Channel(rx));
             resp.headers_mut()
