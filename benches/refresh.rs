@@ -185,6 +185,7 @@ async fn run(args: Args) -> Result<Value, String> {
         // Zero: every get is a refresh. Only configuration input is bounded.
         ttl: Duration::ZERO,
         refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
+        keep_stale_for: Duration::ZERO,
     };
     let cache = Cache::new(source, own);
     let control = reqwest::Client::builder()

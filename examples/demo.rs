@@ -93,6 +93,7 @@ pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<
         legacy_metrics: false,
         ttl: settings.cache_ttl,
         refresh_timeout: ttn_exporter::config::DEFAULT_REFRESH_TIMEOUT,
+        keep_stale_for: ttn_exporter::config::DEFAULT_KEEP_STALE_FOR,
     };
     let cache = Cache::new(source, own);
     let addr = listener.local_addr().context("listener address")?;

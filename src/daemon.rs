@@ -13,6 +13,7 @@ use crate::cache::{Cache, Caches, Source};
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::metrics::SelfMetrics;
 use crate::server::{self, Limits, SharedWeb};
+use crate::state_file::StateFile;
 use crate::systemd::{self, Environment};
 use crate::tts;
 use crate::web::{self, WebConfig, WebError};
@@ -88,6 +89,7 @@ pub async fn run(
     let own = SelfMetrics::new().context("cannot register the exporter's own metrics")?;
     let source = Source::from_config(&config, &own).context("cannot build the API client")?;
     let cache = Cache::new(source, own);
+    cache.set_state_file(Arc::new(StateFile::for_config(&config)));
     let caches = Caches::new(cache.clone());
     caches
         .targets
@@ -230,6 +232,9 @@ fn apply(
             cache.clear_backoff();
         }
         cache.set_source(source);
+    }
+    if new.state_file != current.state_file || new.api_url != current.api_url {
+        cache.set_state_file(Arc::new(StateFile::for_config(&new)));
     }
     if new.events != current.events || new.events_chunk != current.events_chunk {
         tracing::warn!("`events` or `events_chunk` changed; restart the service to apply it");

@@ -54,6 +54,7 @@ pub mod secret_file;
 pub mod self_metrics;
 pub mod server;
 pub mod shard;
+pub mod state_file;
 pub mod status_page;
 pub mod systemd;
 pub mod tts;

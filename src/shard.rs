@@ -168,12 +168,15 @@ fn build(
     extra: Option<Arc<dyn Extra>>,
 ) -> Rendered {
     let part = Snapshot {
-        gateways: snapshot
-            .gateways
-            .iter()
-            .filter(|g| shard.keeps(&g.id))
-            .cloned()
-            .collect(),
+        gateways: Arc::new(
+            snapshot
+                .gateways
+                .iter()
+                .filter(|g| shard.keeps(&g.id))
+                .cloned()
+                .collect(),
+        ),
+        data_from: snapshot.data_from,
         failure: snapshot.failure.clone(),
         finished_at: snapshot.finished_at,
         duration: snapshot.duration,

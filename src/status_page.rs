@@ -103,6 +103,14 @@ pub fn render(snapshot: &Snapshot) -> String {
             f.kind.as_str(),
             text(&f.message, MAX_ERROR)
         );
+        if let (Some(age), Some(at)) = (snapshot.data_age(), snapshot.data_from) {
+            let _ = writeln!(
+                out,
+                "<tr><th>Gateways shown</th><td class=\"down\">from the last successful refresh, {} ({}), kept for <code>keep_stale_for</code></td></tr>",
+                utc(at),
+                ago(age.as_secs_f64())
+            );
+        }
     }
     out.push_str("</table>\n");
     out.push_str(
@@ -141,11 +149,11 @@ fn row(out: &mut String, g: &Gateway, now: f64) {
     let connected = g.is_connected();
     let state = match &g.stats {
         _ if connected => "connected",
-        Some(s) if s.disconnected_at.is_some() => "disconnected",
+        _ if g.disconnected_at().is_some() => "disconnected",
         _ => "not connected",
     };
     let stats = g.stats.as_ref();
-    let last_seen = match stats.and_then(|s| s.last_seen()) {
+    let last_seen = match g.last_seen() {
         Some(t) => format!(
             "{} ({})",
             utc_unix(t).trim_end_matches(" UTC"),
@@ -245,7 +253,8 @@ mod tests {
 
     fn snapshot(gateways: Vec<Gateway>) -> Snapshot {
         Snapshot {
-            gateways,
+            gateways: gateways.into(),
+            data_from: None,
             failure: None,
             finished_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             duration: Duration::from_millis(120),

@@ -31,7 +31,8 @@ fn fleet(n: usize) -> Vec<Gateway> {
 pub fn snapshot(n: usize) -> Snapshot {
     let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     Snapshot {
-        gateways: fleet(n),
+        gateways: fleet(n).into(),
+        data_from: Some(at),
         failure: None,
         finished_at: at,
         duration: Duration::from_millis(250),

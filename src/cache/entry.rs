@@ -31,6 +31,9 @@ pub struct Entry {
     /// The status page (`/`), built from `snapshot` on the first request
     /// that wants it (see [`crate::status_page::page`]).
     pub status_page: OnceLock<bytes::Bytes>,
+    /// A failed refresh that serves the last good gateways: when those
+    /// reach `keep_stale_for` and must no longer be served.
+    pub stale_until: Option<Instant>,
 }
 
 impl Entry {
@@ -47,6 +50,12 @@ impl Entry {
             snapshot: Arc::new(snapshot),
             shards: ShardBodies::new(legacy),
             status_page: OnceLock::new(),
+            stale_until: None,
         }
+    }
+
+    /// True when it serves gateway data that is past `keep_stale_for` at `now`.
+    pub fn stale_expired(&self, now: Instant) -> bool {
+        self.stale_until.is_some_and(|t| now >= t)
     }
 }

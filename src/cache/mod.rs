@@ -11,8 +11,11 @@
 //!
 //! A failed refresh is cached like a good one (so a broken API is asked at
 //! most once per `cache_ttl`, or later when it asked us to back off), and
-//! renders `ttn_up 0` with no gateway series: gateway data is never served
-//! once it is older than one refresh.
+//! renders `ttn_up 0` with the last good refresh's gateway series while
+//! those are younger than `keep_stale_for`, and without them after: an API
+//! blip neither makes the series vanish (which would resolve every firing
+//! alert) nor serves old data for long. The age of what is served is
+//! `ttn_exporter_gateway_data_age_seconds`.
 //!
 //! - [`source`]: what a refresh asks ([`Source`], from a config).
 //! - [`entry`]: one refresh's result as served ([`Entry`]).
@@ -27,9 +30,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::metrics::{render, render_with, Extra};
+use crate::metrics::{render_with, Extra};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
 use crate::self_metrics::SelfMetrics;
+use crate::state_file::StateFile;
 use crate::tts;
 pub use entry::Entry;
 pub use source::Source;
@@ -40,9 +44,24 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 type InFlight = Shared<BoxFuture<'static, Arc<Entry>>>;
 
+/// The last good refresh's gateways, served by failed refreshes until
+/// `expires` (`keep_stale_for` after it).
+struct LastGood {
+    at: SystemTime,
+    expires: Instant,
+    gateways: Arc<Vec<Gateway>>,
+}
+
+impl LastGood {
+    fn valid(&self, now: Instant) -> bool {
+        now < self.expires
+    }
+}
+
 #[derive(Default)]
 struct State {
     current: Option<Arc<Entry>>,
+    last_good: Option<LastGood>,
     inflight: Option<InFlight>,
     last_success: Option<SystemTime>,
     was_failing: bool,
@@ -54,6 +73,7 @@ struct State {
 
 struct Inner {
     source: RwLock<Arc<Source>>,
+    state_file: RwLock<Option<Arc<StateFile>>>,
     own: SelfMetrics,
     state: Mutex<State>,
     refreshes: std::sync::atomic::AtomicU64,
@@ -72,6 +92,7 @@ impl Cache {
         Cache {
             inner: Arc::new(Inner {
                 source: RwLock::new(Arc::new(source)),
+                state_file: RwLock::new(None),
                 own,
                 state: Mutex::new(State::default()),
                 refreshes: std::sync::atomic::AtomicU64::new(0),
@@ -91,7 +112,10 @@ impl Cache {
     /// finishes with the old source.
     pub fn set_source(&self, source: Source) {
         *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
-        self.lock().invalidated = true;
+        let mut st = self.lock();
+        st.invalidated = true;
+        // The last good gateways were read with the old key, URL or scope.
+        st.last_good = None;
     }
 
     /// Replace the source when the API it asks is unchanged (same URL, key
@@ -104,6 +128,26 @@ impl Cache {
     /// Forget a back-off (the API host changed).
     pub fn clear_backoff(&self) {
         self.lock().backoff_until = None;
+    }
+
+    /// Remember gateway times in `file` from now on: every good refresh
+    /// teaches it and takes the remembered times of the gateways the
+    /// server has forgotten ([`crate::state_file`]).
+    pub fn set_state_file(&self, file: Arc<StateFile>) {
+        *self
+            .inner
+            .state_file
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(file);
+    }
+
+    /// The state file in use, if any.
+    pub fn state_file(&self) -> Option<Arc<StateFile>> {
+        self.inner
+            .state_file
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Render `extra` into every refresh from now on (events stream).
@@ -147,7 +191,16 @@ impl Cache {
             let now = Instant::now();
             let backing_off = st.backoff_until.is_some_and(|b| now < b);
             match &st.current {
-                Some(e) if now < e.until && !st.invalidated => return e.clone(),
+                // Past `keep_stale_for` while the API asked us to wait: the
+                // same failure, without the gateway series, and no request.
+                Some(e) if backing_off && e.stale_expired(now) => {
+                    let old = e.clone();
+                    drop(st);
+                    return self.without_stale(&old);
+                }
+                Some(e) if now < e.until && !st.invalidated && !e.stale_expired(now) => {
+                    return e.clone()
+                }
                 Some(e) if backing_off => return e.clone(),
                 _ => {}
             }
@@ -170,7 +223,9 @@ impl Cache {
     }
 
     /// What a scrape that stopped waiting gets: `ttn_up 0`, reason
-    /// `timeout`. Not cached: the refresh's own result replaces nothing here.
+    /// `timeout`, with the last good gateways while they are younger than
+    /// `keep_stale_for`. Not cached: the refresh's own result replaces
+    /// nothing here.
     fn scrape_timed_out(&self, waited: Duration) -> Arc<Entry> {
         self.inner.own.scrape_timed_out();
         let source = self.source();
@@ -181,10 +236,60 @@ impl Cache {
                 waited.as_secs_f64()
             ),
         );
-        let snapshot = Snapshot::failed(failure, waited, self.lock().last_success);
-        let rendered = render(&snapshot, &self.inner.own, source.legacy_metrics);
-        let legacy = source.legacy_metrics;
-        Arc::new(Entry::new(snapshot, rendered, Instant::now(), legacy))
+        let (snapshot, stale_until) = {
+            let st = self.lock();
+            let snapshot = Snapshot::failed(failure, waited, st.last_success);
+            match st.last_good.as_ref().filter(|g| g.valid(Instant::now())) {
+                Some(g) => (
+                    snapshot.with_stale(g.gateways.clone(), g.at),
+                    Some(g.expires),
+                ),
+                None => (snapshot, None),
+            }
+        };
+        let mut entry = self.entry(&source, snapshot, Instant::now());
+        entry.stale_until = stale_until;
+        Arc::new(entry)
+    }
+
+    /// `old` (a failed refresh serving the last good gateways past
+    /// `keep_stale_for`) without those gateways; it replaces `old` as the
+    /// cached entry.
+    fn without_stale(&self, old: &Entry) -> Arc<Entry> {
+        let source = self.source();
+        let s = &old.snapshot;
+        let snapshot = Snapshot {
+            gateways: Arc::default(),
+            data_from: None,
+            failure: s.failure.clone(),
+            finished_at: s.finished_at,
+            duration: s.duration,
+            last_success: s.last_success,
+        };
+        let entry = Arc::new(self.entry(&source, snapshot, old.until));
+        let mut st = self.lock();
+        if st.current.as_ref().is_some_and(|c| std::ptr::eq(&**c, old)) {
+            st.current = Some(entry.clone());
+        }
+        st.last_good = st.last_good.take().filter(|g| g.valid(Instant::now()));
+        entry
+    }
+
+    /// Render `snapshot` (with the events families, if any) into an entry
+    /// served until `until`.
+    fn entry(&self, source: &Source, snapshot: Snapshot, until: Instant) -> Entry {
+        let extra = self.extra();
+        let write_extra = |out: &mut dyn std::io::Write| match &extra {
+            Some(x) => x.write(&|_| true, out),
+            None => Ok(()),
+        };
+        let rendered = render_with(
+            &snapshot,
+            &self.inner.own,
+            source.legacy_metrics,
+            &write_extra,
+        );
+        Entry::new(snapshot, rendered, until, source.legacy_metrics)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -297,18 +402,35 @@ impl Cache {
         source: &Source,
         outcome: Result<(), Failure>,
         took: Duration,
-        gateways: Vec<Gateway>,
+        mut gateways: Vec<Gateway>,
     ) -> Arc<Entry> {
         let now = SystemTime::now();
-        let (last_success, was_failing) = {
+        if let (Ok(()), Some(file)) = (&outcome, self.state_file()) {
+            file.apply(&mut gateways);
+            file.save();
+        }
+        let gateways = Arc::new(gateways);
+        let (last_success, was_failing, stale) = {
             let mut st = self.lock();
             let was = st.was_failing;
+            let at = Instant::now();
             if outcome.is_ok() {
                 st.last_success = Some(now);
+                st.last_good = Some(LastGood {
+                    at: now,
+                    expires: at.checked_add(source.keep_stale_for).unwrap_or(at),
+                    gateways: gateways.clone(),
+                });
+            } else {
+                st.last_good = st.last_good.take().filter(|g| g.valid(at));
             }
             st.was_failing = outcome.is_err();
             st.invalidated = false;
-            (st.last_success, was)
+            let stale = match (&outcome, &st.last_good) {
+                (Err(_), Some(g)) => Some((g.gateways.clone(), g.at, g.expires)),
+                _ => None,
+            };
+            (st.last_success, was, stale)
         };
         let failure = outcome.err();
         let failure_retry = failure.as_ref().is_some_and(|f| f.retry_after.is_some());
@@ -335,32 +457,30 @@ impl Cache {
             ),
             None => tracing::debug!(gateways = gateways.len(), "refreshed"),
         }
-        let snapshot = Snapshot {
+        let ok = failure.is_none();
+        let mut snapshot = Snapshot {
             gateways,
+            data_from: ok.then_some(now),
             failure,
             finished_at: now,
             duration: took,
             last_success,
         };
-        let extra = self.extra();
-        if let (Some(x), None) = (&extra, &snapshot.failure) {
+        let mut stale_until = None;
+        if let Some((gateways, at, expires)) = stale {
+            snapshot = snapshot.with_stale(gateways, at);
+            stale_until = Some(expires);
+        }
+        if let (Some(x), true) = (self.extra(), ok) {
             x.refreshed(&snapshot.gateways);
         }
-        let write_extra = |out: &mut dyn std::io::Write| match &extra {
-            Some(x) => x.write(&|_| true, out),
-            None => Ok(()),
-        };
-        let rendered = render_with(
-            &snapshot,
-            &self.inner.own,
-            source.legacy_metrics,
-            &write_extra,
-        );
         let at = Instant::now();
         // Bounded at load, but never let a duration panic here.
         let until = at.checked_add(ttl).unwrap_or(at);
         let backoff = failure_retry.then_some(until);
-        let entry = Arc::new(Entry::new(snapshot, rendered, until, source.legacy_metrics));
+        let mut entry = self.entry(source, snapshot, until);
+        entry.stale_until = stale_until;
+        let entry = Arc::new(entry);
         {
             let mut st = self.lock();
             st.current = Some(entry.clone());

@@ -21,6 +21,8 @@ pub struct Source {
     pub ttl: Duration,
     /// Deadline of one whole refresh.
     pub refresh_timeout: Duration,
+    /// How long the last good gateway series outlive failing refreshes.
+    pub keep_stale_for: Duration,
 }
 
 impl Source {
@@ -33,11 +35,13 @@ impl Source {
                 config.request_timeout,
                 own.observer(),
             )?
-            .with_max_gateways(config.max_gateways),
+            .with_max_gateways(config.max_gateways)
+            .with_info_attributes(&config.info_attributes),
             scope: config.scope.clone(),
             legacy_metrics: config.legacy_metrics,
             ttl: config.cache_ttl,
             refresh_timeout: config.refresh_timeout,
+            keep_stale_for: config.keep_stale_for,
         })
     }
 }

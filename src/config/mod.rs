@@ -31,9 +31,9 @@ pub use crate::model::Scope;
 use crate::systemd::credential_path;
 pub use crate::systemd::Environment;
 pub use options::{
-    Bounds, GatewayList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
-    DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT, DURATIONS, MAX_MAX_GATEWAYS,
-    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    Bounds, NameList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
+    DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT,
+    DURATIONS, MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 pub use targets::{MAX_NAME, MAX_TARGETS};
 use validate::one_line_text;
@@ -61,9 +61,26 @@ pub fn load(
     let (raw, file) = layered(config_path, overrides, env)?;
     let (api_key, api_key_source) = find_key(&raw, env)?;
     let targets = targets::load(&raw, env)?;
+    let state_file = state_file_path(raw.state_file.as_deref(), env);
     let mut config = validate::validate(raw, api_key, api_key_source, file)?;
     config.targets = targets;
+    config.state_file = state_file;
     Ok(config)
+}
+
+/// The gateway state file: `state_file` as set (empty: none), else
+/// `gateways.json` in systemd's `$STATE_DIRECTORY` (its first entry), else
+/// none.
+fn state_file_path(set: Option<&Path>, env: &Environment) -> Option<PathBuf> {
+    match set {
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(p.to_owned()),
+        None => env
+            .get("STATE_DIRECTORY")
+            .and_then(|d| d.split(':').next())
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join("gateways.json")),
+    }
 }
 
 /// The config file to read: `--config`, else the default one (or its

@@ -16,6 +16,9 @@ pub const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
 /// Default deadline of a whole refresh: below Prometheus' default scrape
 /// timeout (10 s), so a scrape gets `ttn_up 0` rather than a timeout.
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default `keep_stale_for`: longer than a Things Stack deploy or a 429
+/// back-off, shorter than the 10 minutes a disconnect alert waits.
+pub const DEFAULT_KEEP_STALE_FOR: Duration = Duration::from_secs(15 * 60);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
 pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
 /// Largest `max_gateways` accepted.
@@ -47,10 +50,13 @@ pub struct RawConfig {
     #[default(DEFAULT_REFRESH_TIMEOUT)]
     #[serde(with = "humantime_serde")]
     pub refresh_timeout: Duration,
+    #[default(DEFAULT_KEEP_STALE_FOR)]
+    #[serde(with = "humantime_serde")]
+    pub keep_stale_for: Duration,
     #[default(DEFAULT_MAX_GATEWAYS)]
     pub max_gateways: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<GatewayList>,
+    pub gateways: Option<NameList>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,9 +64,15 @@ pub struct RawConfig {
     pub legacy_metrics: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// Where gateway times are remembered past the server's 48 h; `""` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME` ([`super::targets`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, RawTarget>,
+    /// Registry attributes exported as labels of `ttn_gateway_info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_attributes: Option<NameList>,
     /// Subscribe to the events stream for radio metrics.
     pub events: bool,
     /// Gateways per events stream.
@@ -96,6 +108,10 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_timeout: Option<String>,
+    /// After a failed refresh, keep serving the last good gateway series this long (0 = drop them at once)
+    #[arg(long, global = true, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_stale_for: Option<String>,
     /// Most gateways one refresh reads; more fails the refresh (1 to 1000000)
     #[arg(long, global = true, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +136,14 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "PATH", alias = "web.config.file")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
+    /// File remembering each gateway's last-seen and disconnect times past the server's 48 h ("" = off; default: $STATE_DIRECTORY/gateways.json under systemd, else off)
+    #[arg(long, global = true, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+    /// Registry attribute keys to export as labels of ttn_gateway_info (comma-separated, at most 10)
+    #[arg(long, global = true, value_name = "KEYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info_attributes: Option<String>,
     /// Subscribe to the events stream for per-gateway radio metrics (RSSI, SNR, SF, airtime, TX results)
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,22 +154,23 @@ pub struct Overrides {
     pub events_chunk: Option<usize>,
 }
 
-/// A gateway list: a TOML array, or a comma-separated string (environment).
+/// A list of names (gateway IDs, attribute keys): a TOML array, or a
+/// comma-separated string (environment, flags).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
-pub enum GatewayList {
-    /// `gateways = ["a", "b"]`
+pub enum NameList {
+    /// `gateways = ["a", "b"]`, `info_attributes = ["owner"]`
     List(Vec<String>),
     /// `TTN_EXPORTER_GATEWAYS=a,b`
     Csv(String),
 }
 
-impl GatewayList {
+impl NameList {
     /// The IDs listed, trimmed, empty ones left out.
     pub fn ids(&self) -> Vec<String> {
         let items: Vec<String> = match self {
-            GatewayList::List(v) => v.iter().map(|s| s.trim().to_owned()).collect(),
-            GatewayList::Csv(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+            NameList::List(v) => v.iter().map(|s| s.trim().to_owned()).collect(),
+            NameList::Csv(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
         };
         items.into_iter().filter(|s| !s.is_empty()).collect()
     }
@@ -177,7 +202,7 @@ pub struct RawTarget {
     pub request_timeout: Option<Duration>,
     /// Explicit gateway IDs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateways: Option<GatewayList>,
+    pub gateways: Option<NameList>,
     /// List this organization's gateways.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
@@ -215,11 +240,18 @@ pub const REFRESH_TIMEOUT: Bounds = Bounds {
     max: Duration::from_secs(3600),
 };
 
+/// `keep_stale_for`: 0 (off) to a day.
+pub const KEEP_STALE_FOR: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(24 * 3600),
+};
+
 /// Every duration option and its range (shown in `--help`, checked at load).
 pub const DURATIONS: &[(&str, Bounds)] = &[
     ("cache_ttl", CACHE_TTL),
     ("request_timeout", REQUEST_TIMEOUT),
     ("refresh_timeout", REFRESH_TIMEOUT),
+    ("keep_stale_for", KEEP_STALE_FOR),
 ];
 
 impl fmt::Display for Bounds {

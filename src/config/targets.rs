@@ -214,6 +214,33 @@ mod tests {
     }
 
     #[test]
+    fn info_attributes_must_make_label_names() {
+        let eleven: Vec<String> = (0..11).map(|i| format!("\"key{i}\"")).collect();
+        let cases = [
+            ("[\"ab\"]".to_owned(), "invalid info_attributes key `ab`"),
+            ("[\"3rd-party\"]".to_owned(), "starting with a letter"),
+            ("[\"Owner\"]".to_owned(), "invalid info_attributes key"),
+            ("[\"own--er\"]".to_owned(), "invalid info_attributes key"),
+            ("[\"name\"]".to_owned(), "would replace the `name` label"),
+            (format!("[{}]", eleven.join(",")), "at most 10"),
+        ];
+        for (list, want) in cases {
+            let e = run(&format!("info_attributes = {list}\n"), &[])
+                .map(|_| ())
+                .unwrap_err();
+            assert!(e.contains(want), "{list}: {e}");
+        }
+        let c = run(
+            "info_attributes = [\"owner\", \"site-code\", \"owner\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.info_attributes, ["owner", "site-code"]);
+        let c = run("", &[("TTN_EXPORTER_INFO_ATTRIBUTES", "owner, site")]).unwrap();
+        assert_eq!(c.info_attributes, ["owner", "site"]);
+    }
+
+    #[test]
     fn bad_targets_say_what_is_wrong() {
         let cases: &[(&str, &str)] = &[
             ("[targets.Acme]\n", "invalid target name `Acme`"),

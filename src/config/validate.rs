@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::options::{
-    Bounds, GatewayList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, MAX_MAX_GATEWAYS,
+    Bounds, NameList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, KEEP_STALE_FOR, MAX_MAX_GATEWAYS,
     REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::keys::ApiKey;
@@ -35,6 +35,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Deadline of a whole refresh, within [`REFRESH_TIMEOUT`].
     pub refresh_timeout: Duration,
+    /// How long the last good gateway series are served after refreshes
+    /// start failing, within [`KEEP_STALE_FOR`] (zero: not at all).
+    pub keep_stale_for: Duration,
     /// Most gateways one refresh reads, 1 to [`MAX_MAX_GATEWAYS`].
     pub max_gateways: usize,
     /// Which gateways to export.
@@ -46,8 +49,15 @@ pub struct Config {
     /// The exporter-toolkit web config file (TLS, basic auth), if any; the
     /// daemon loads it ([`crate::web::load`]).
     pub web_config_file: Option<PathBuf>,
+    /// The file remembering gateway times past the server's 48 h, if any
+    /// ([`crate::state_file`]); set by [`super::load`] for the top level only.
+    pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<Target>,
+    /// Registry attribute keys exported as labels of `ttn_gateway_info`
+    /// (at most [`MAX_INFO_ATTRIBUTES`], each by the server's key rule,
+    /// starting with a letter, and not an existing label).
+    pub info_attributes: Vec<String>,
     /// Subscribe to the events stream for radio metrics.
     pub events: bool,
     /// Gateways per events stream (1..=1000).
@@ -121,6 +131,7 @@ pub(super) fn validate(
     let cache_ttl = bounded("cache_ttl", raw.cache_ttl, CACHE_TTL)?;
     let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
     let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
+    let keep_stale_for = bounded("keep_stale_for", raw.keep_stale_for, KEEP_STALE_FOR)?;
     if !(1..=1000).contains(&raw.events_chunk) {
         return Err(ConfigError::new(format!(
             "events_chunk must be between 1 and 1000, got {}",
@@ -132,7 +143,8 @@ pub(super) fn validate(
             "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
         )));
     }
-    let explicit = raw.gateways.as_ref().map(GatewayList::ids);
+    let info_attributes = info_attributes(raw.info_attributes.as_ref())?;
+    let explicit = raw.gateways.as_ref().map(NameList::ids);
     let chosen = [
         explicit.is_some(),
         raw.organization.is_some(),
@@ -183,15 +195,69 @@ pub(super) fn validate(
         cache_ttl,
         request_timeout,
         refresh_timeout,
+        keep_stale_for,
         max_gateways: raw.max_gateways,
         scope,
         legacy_metrics: raw.legacy_metrics,
         config_file,
         web_config_file: raw.web_config_file,
+        state_file: None,
+        info_attributes,
         targets: Vec::new(),
         events: raw.events,
         events_chunk: raw.events_chunk,
     })
+}
+
+/// Most registry attributes exported as labels (the server allows 10 per gateway).
+pub const MAX_INFO_ATTRIBUTES: usize = 10;
+/// Labels `ttn_gateway_info` already has.
+const INFO_LABELS: [&str; 5] = [
+    "gateway_id",
+    "gateway_eui",
+    "name",
+    "protocol",
+    "frequency_plan",
+];
+
+/// The attribute keys of `info_attributes`, checked: the server's key rule
+/// (3 to 36 of `a-z0-9`, single dashes between), a letter first (a label
+/// name cannot start with a digit), no label `ttn_gateway_info` has, no
+/// repeats, at most [`MAX_INFO_ATTRIBUTES`].
+fn info_attributes(list: Option<&NameList>) -> Result<Vec<String>, ConfigError> {
+    let keys = list.map(NameList::ids).unwrap_or_default();
+    if keys.len() > MAX_INFO_ATTRIBUTES {
+        return Err(ConfigError::new(format!(
+            "info_attributes names {} keys; at most {MAX_INFO_ATTRIBUTES} (a gateway has at most 10 attributes)",
+            keys.len()
+        )));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for k in keys {
+        let b = k.as_bytes();
+        let rule = (3..=36).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.last() != Some(&b'-')
+            && !k.contains("--")
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !rule {
+            return Err(ConfigError::new(format!(
+                "invalid info_attributes key `{}`: attribute keys are 3 to 36 lowercase letters, digits and single dashes, starting with a letter here (it becomes a label name)",
+                one_line_text(&k)
+            )));
+        }
+        let label = crate::model::attribute_label(&k);
+        if INFO_LABELS.contains(&label.as_str()) {
+            return Err(ConfigError::new(format!(
+                "info_attributes key `{k}` would replace the `{label}` label of ttn_gateway_info: leave it out"
+            )));
+        }
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 /// Parse `api_url`: http(s) with a host, no credentials, query or fragment

@@ -62,21 +62,20 @@ pub fn write_gateways(
     let families: [(&str, &str, Kind, Emit); 22] = [
         (
             "ttn_gateway_info",
-            "Always 1; the gateway's EUI, name, protocol and frequency plan as labels.",
+            "Always 1; the gateway's EUI, name, protocol, frequency plan and the registry attributes that info_attributes names as labels.",
             Gauge,
             |g, f| {
                 let plans = g.frequency_plan_ids.join(",");
                 let protocol = g.stats.as_ref().and_then(|s| s.protocol.as_deref());
-                f.sample(
-                    &[
-                        ("gateway_id", g.id.as_str()),
-                        ("gateway_eui", g.eui.as_deref().unwrap_or("")),
-                        ("name", g.name.as_deref().unwrap_or("")),
-                        ("protocol", protocol.unwrap_or("")),
-                        ("frequency_plan", &plans),
-                    ],
-                    Value::U(1),
-                );
+                let mut labels = vec![
+                    ("gateway_id", g.id.as_str()),
+                    ("gateway_eui", g.eui.as_deref().unwrap_or("")),
+                    ("name", g.name.as_deref().unwrap_or("")),
+                    ("protocol", protocol.unwrap_or("")),
+                    ("frequency_plan", &plans),
+                ];
+                labels.extend(g.info_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                f.sample(&labels, Value::U(1));
             },
         ),
         (
@@ -100,7 +99,9 @@ pub fn write_gateways(
             "When the gateway disconnected (Unix time).",
             Gauge,
             |g, f| {
-                ts(f, g, |s| s.disconnected_at);
+                if let Some(t) = g.disconnected_at() {
+                    f.gateway(g, Value::F(t));
+                }
             },
         ),
         (
@@ -108,7 +109,9 @@ pub fn write_gateways(
             "Newest of last uplink, status, downlink and TX acknowledgment (Unix time).",
             Gauge,
             |g, f| {
-                ts(f, g, ConnectionStats::last_seen);
+                if let Some(t) = g.last_seen() {
+                    f.gateway(g, Value::F(t));
+                }
             },
         ),
         (

@@ -113,6 +113,13 @@ pub fn write_exposition(
 ) -> std::io::Result<()> {
     if let Some(f) = &snapshot.failure {
         writeln!(out, "# ttn_up 0: {}", f.message.replace('\n', " "))?;
+        if let Some(age) = snapshot.data_age() {
+            writeln!(
+                out,
+                "# serving the gateway series of the last good refresh, {}s old (keep_stale_for)",
+                age.as_secs()
+            )?;
+        }
     }
     write_health(snapshot, out)?;
     write_gateways(&snapshot.gateways, legacy, out)?;
@@ -150,8 +157,17 @@ fn write_health(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
     f.sample(&[], Value::F(s.duration.as_secs_f64()));
     f.finish(out)?;
     let mut f = Family::new(
+        "ttn_exporter_gateway_data_age_seconds",
+        "Age of the gateway series served, at the refresh that served them: 0 after a good refresh, growing while failed refreshes serve the last good ones (keep_stale_for); absent when none are served.",
+        Kind::Gauge,
+    );
+    if let Some(age) = s.data_age() {
+        f.sample(&[], Value::F(age.as_secs_f64()));
+    }
+    f.finish(out)?;
+    let mut f = Family::new(
         "ttn_exporter_gateways",
-        "Gateways listed by the last refresh.",
+        "Gateways in the gateway series served (those of the last good refresh while a failed one serves them).",
         Kind::Gauge,
     );
     f.sample(&[], Value::U(s.gateways.len() as u64));

@@ -70,6 +70,23 @@ pub struct Gateway {
     pub location: Option<Location>,
     /// The registry's `version_ids` (brand, model, hardware, firmware).
     pub version_ids: Option<VersionIds>,
+    /// When the Gateway Server no longer has stats for it (48 h after a
+    /// disconnect): the times remembered from earlier refreshes
+    /// ([`crate::state_file`]).
+    pub remembered: Option<Remembered>,
+    /// The registry attributes that `info_attributes` names, as (label
+    /// name, value) in that order; the value is empty when the gateway
+    /// has no such attribute.
+    pub info_labels: Vec<(String, String)>,
+}
+
+/// A gateway's times remembered beyond the Gateway Server's 48 h.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Remembered {
+    /// Newest of last uplink, status, downlink and TX acknowledgment.
+    pub last_seen: Option<UnixSeconds>,
+    /// When it disconnected, if it was connected before.
+    pub disconnected_at: Option<UnixSeconds>,
 }
 
 impl Gateway {
@@ -86,6 +103,22 @@ impl Gateway {
         self.stats
             .as_ref()
             .is_some_and(ConnectionStats::is_connected)
+    }
+
+    /// When it was last seen: from its stats, else remembered.
+    pub fn last_seen(&self) -> Option<UnixSeconds> {
+        match &self.stats {
+            Some(s) => s.last_seen(),
+            None => self.remembered.and_then(|r| r.last_seen),
+        }
+    }
+
+    /// When it disconnected: from its stats, else remembered.
+    pub fn disconnected_at(&self) -> Option<UnixSeconds> {
+        match &self.stats {
+            Some(s) => s.disconnected_at,
+            None => self.remembered.and_then(|r| r.disconnected_at),
+        }
     }
 
     /// Where the gateway is and who says so: the registry's antenna

@@ -6,11 +6,12 @@
 pub mod gateway;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use gateway::{
-    ConnectionStats, Dropped, Gateway, Location, RoundTrip, SubBand, UnixSeconds, VersionIds,
-    MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
+    ConnectionStats, Dropped, Gateway, Location, Remembered, RoundTrip, SubBand, UnixSeconds,
+    VersionIds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
 };
 
 /// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it
@@ -96,6 +97,13 @@ pub fn valid_tts_id(id: &str) -> bool {
         && !id.contains("--")
         && b.iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// The label name of registry attribute `key` on `ttn_gateway_info`: the
+/// key with its dashes made underscores (attribute keys are
+/// `^[a-z0-9](?:[-]?[a-z0-9]){2,}$`).
+pub fn attribute_label(key: &str) -> String {
+    key.replace('-', "_")
 }
 
 /// What went wrong in a refresh, by kind: the `reason` label of
@@ -205,8 +213,14 @@ impl Failure {
 /// The result of one refresh.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// The gateways, sorted by ID; empty when the refresh failed.
-    pub gateways: Vec<Gateway>,
+    /// The gateways, sorted by ID. When the refresh failed: the last good
+    /// refresh's gateways while they are younger than `keep_stale_for`
+    /// (see `data_from`), else none.
+    pub gateways: Arc<Vec<Gateway>>,
+    /// When the served `gateways` were fetched: `finished_at` after a good
+    /// refresh, the last good refresh's end when a failed one serves its
+    /// gateways, `None` when no gateway data is served.
+    pub data_from: Option<SystemTime>,
     /// `None` on success.
     pub failure: Option<Failure>,
     /// When the refresh finished.
@@ -225,7 +239,8 @@ impl Snapshot {
         last_success: Option<SystemTime>,
     ) -> Snapshot {
         Snapshot {
-            gateways: Vec::new(),
+            gateways: Arc::default(),
+            data_from: None,
             failure: Some(failure),
             finished_at: SystemTime::now(),
             duration,
@@ -236,6 +251,19 @@ impl Snapshot {
     /// True when the refresh reached the API and was accepted.
     pub fn is_up(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// Serve `gateways`, fetched at `at`, with this failed refresh.
+    pub fn with_stale(mut self, gateways: Arc<Vec<Gateway>>, at: SystemTime) -> Snapshot {
+        self.gateways = gateways;
+        self.data_from = Some(at);
+        self
+    }
+
+    /// How old the served gateway data is at `finished_at`, if any is served.
+    pub fn data_age(&self) -> Option<Duration> {
+        self.data_from
+            .map(|t| self.finished_at.duration_since(t).unwrap_or_default())
     }
 
     /// Number of connected gateways.

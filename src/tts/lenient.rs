@@ -176,6 +176,49 @@ pub fn status_metrics<'de, D: Deserializer<'de>>(
     d.deserialize_option(V)
 }
 
+/// Registry `attributes` kept per gateway (the server allows 10).
+pub const MAX_ATTRIBUTES: usize = 16;
+/// Longest attribute key kept (the server's rule: 36).
+pub const MAX_ATTRIBUTE_KEY: usize = 36;
+/// Longest attribute value kept, in characters (the server's rule: 200).
+pub const MAX_ATTRIBUTE_VALUE: usize = 200;
+
+/// The registry's `attributes`: at most [`MAX_ATTRIBUTES`] string values,
+/// keys of at most [`MAX_ATTRIBUTE_KEY`] bytes, values made one line and cut
+/// at [`MAX_ATTRIBUTE_VALUE`] characters; anything else is skipped.
+pub fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of attributes")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(k) = m.next_key::<String>()? {
+                let room = out.len() < MAX_ATTRIBUTES && k.len() <= MAX_ATTRIBUTE_KEY;
+                match m.next_value::<Option<Loose>>()? {
+                    Some(Loose::Scalar(Scalar::Str(v))) if room => {
+                        out.insert(k, crate::sanitize::one_line(&v, MAX_ATTRIBUTE_VALUE));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V)
+}
+
 /// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.
 pub fn sub_bands<'de, D, T>(d: D) -> Result<Capped<Vec<T>>, D::Error>
 where

@@ -38,6 +38,10 @@ use types::{ApiAuthInfo, ApiStats, BatchStats, GatewaysPage};
 pub const PAGE_LIMIT: usize = 1000;
 /// Gateways per batch stats request (the API's maximum).
 pub const BATCH_SIZE: usize = 100;
+/// The registry fields a list asks for (`attributes` is added when
+/// `info_attributes` names some).
+const LIST_FIELDS: &str = "name,gateway_server_address,frequency_plan_ids,antennas,version_ids";
+
 /// Default most gateways one refresh reads (`max_gateways`).
 pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
 /// After the batch route was refused, refreshes that use single requests
@@ -77,6 +81,8 @@ pub struct Fetched {
 pub struct Client {
     http: Http,
     max_gateways: usize,
+    /// Registry attribute keys to read, with their label names.
+    info_attributes: Vec<(String, String)>,
     /// Refreshes started by this client.
     fetches: AtomicU64,
     /// The refresh (number) in which the batch route was last refused.
@@ -98,6 +104,7 @@ impl Client {
         Ok(Client {
             http,
             max_gateways: DEFAULT_MAX_GATEWAYS,
+            info_attributes: Vec::new(),
             fetches: AtomicU64::new(0),
             batch_refused_at: AtomicU64::new(NEVER),
         })
@@ -107,6 +114,17 @@ impl Client {
     /// refresh with [`Error::Limit`].
     pub fn with_max_gateways(mut self, n: usize) -> Client {
         self.max_gateways = n.max(1);
+        self
+    }
+
+    /// Read these registry attributes (keys, already validated) of each
+    /// listed gateway into [`Gateway::info_labels`], as label `key` with
+    /// dashes made underscores.
+    pub fn with_info_attributes(mut self, keys: &[String]) -> Client {
+        self.info_attributes = keys
+            .iter()
+            .map(|k| (k.clone(), crate::model::attribute_label(k)))
+            .collect();
         self
     }
 
@@ -196,6 +214,11 @@ impl Client {
         let mut out: Vec<Gateway> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let limit = PAGE_LIMIT.to_string();
+        let mask = if self.info_attributes.is_empty() {
+            LIST_FIELDS.to_owned()
+        } else {
+            format!("{LIST_FIELDS},attributes")
+        };
         // `X-Total-Count` is not trusted beyond `max_gateways`: at most the
         // pages that many gateways fill, plus one to notice there are more.
         let max_pages = self.max_gateways.div_ceil(PAGE_LIMIT) + 1;
@@ -203,14 +226,7 @@ impl Client {
             let page_s = page.to_string();
             let url = self.http.url(
                 path,
-                &[
-                    (
-                        "field_mask",
-                        "name,gateway_server_address,frequency_plan_ids,antennas,version_ids",
-                    ),
-                    ("limit", &limit),
-                    ("page", &page_s),
-                ],
+                &[("field_mask", &mask), ("limit", &limit), ("page", &page_s)],
             );
             let (body, total) = self
                 .http
@@ -220,7 +236,7 @@ impl Client {
             drop(body);
             let n = items.len();
             let mut new = 0;
-            for g in items {
+            for mut g in items {
                 // An ID goes into URLs: one that breaks the ID rule is
                 // dropped (and counted), never requested.
                 if !valid_tts_id(&g.ids.gateway_id) {
@@ -228,7 +244,14 @@ impl Client {
                     continue;
                 }
                 if seen.insert(g.ids.gateway_id.clone()) {
-                    out.push(g.into());
+                    let mut attrs = std::mem::take(&mut g.attributes);
+                    let mut gw = Gateway::from(g);
+                    gw.info_labels = self
+                        .info_attributes
+                        .iter()
+                        .map(|(key, label)| (label.clone(), attrs.remove(key).unwrap_or_default()))
+                        .collect();
+                    out.push(gw);
                     new += 1;
                 }
             }

@@ -46,6 +46,9 @@ pub struct ApiGateway {
     /// `version_ids`.
     #[serde(default, deserialize_with = "super::location::version_ids")]
     pub version_ids: Option<VersionIds>,
+    /// `attributes`, bounded (see [`super::lenient::attributes`]).
+    #[serde(default, deserialize_with = "super::lenient::attributes")]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// `GatewayIdentifiers`.
@@ -81,6 +84,8 @@ impl From<ApiGateway> for Gateway {
             stats: None,
             location: g.antennas,
             version_ids: g.version_ids,
+            remembered: None,
+            info_labels: Vec::new(),
         }
     }
 }

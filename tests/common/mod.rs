@@ -29,11 +29,14 @@ pub fn config(api_url: &str) -> Config {
         cache_ttl: Duration::from_secs(3600),
         request_timeout: Duration::from_secs(5),
         refresh_timeout: Duration::from_secs(8),
+        keep_stale_for: ttn_exporter::config::DEFAULT_KEEP_STALE_FOR,
         max_gateways: 10_000,
         scope: Scope::All,
         legacy_metrics: false,
         config_file: None,
         web_config_file: None,
+        state_file: None,
+        info_attributes: Vec::new(),
         targets: Vec::new(),
         events: false,
         events_chunk: 100,
@@ -64,7 +67,11 @@ impl Exporter {
     pub async fn start_with(config: Config, limits: Limits, web: WebConfig) -> Exporter {
         let own = SelfMetrics::new().unwrap();
         let source = Source::from_config(&config, &own).unwrap();
-        let caches = Caches::new(Cache::new(source, own));
+        let cache = Cache::new(source, own);
+        cache.set_state_file(std::sync::Arc::new(
+            ttn_exporter::state_file::StateFile::for_config(&config),
+        ));
+        let caches = Caches::new(cache);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

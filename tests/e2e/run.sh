@@ -355,6 +355,9 @@ awk -v s="${st:-0}" -v now="$(date +%s)" 'BEGIN { exit !(s > now - 600 && s <= n
 ok "ttn_up 1, ttn_exporter_gateways $GATEWAYS, per-gateway connected/uplinks/info match the fake"
 curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$PORT/-/healthy" || fail "/-/healthy does not answer 200"
 ok "/-/healthy 200"
+IN grep -q '"format":"ttn-exporter gateway state"' /var/lib/private/ttn-exporter/gateways.json ||
+	fail "no gateway state file in the StateDirectory: $(IN ls -la /var/lib/private/ttn-exporter 2>&1)"
+ok "gateway state file written under StateDirectory= (DynamicUser)"
 
 IN journalctl --no-pager -o json > "$WORK/journal.json" 2>&1
 IN journalctl --no-pager -o verbose --all > "$WORK/journal.verbose" 2>&1
@@ -557,7 +560,7 @@ IN grep -q '^ttn:' /etc/passwd /etc/group && fail "a ttn user or group is left i
 IN getent passwd ttn >/dev/null && fail "getent passwd ttn still resolves after purge"
 dyn=$(IN sh -c 'for s in /proc/[0-9]*/status; do awk "/^Uid:/ { if (\$2 >= 61184 && \$2 <= 65519) print FILENAME }" $s 2>/dev/null; done')
 [[ -z $dyn ]] || fail "processes of a dynamic user left: $dyn"
-IN test -e /var/lib/private/ttn -o -e /var/lib/ttn -o -e /run/credentials/ttn.service && fail "state or credentials of ttn.service left"
+IN test -e /var/lib/private/ttn -o -e /var/lib/ttn -o -e /var/lib/private/ttn-exporter -o -e /var/lib/ttn-exporter -o -e /run/credentials/ttn.service && fail "state or credentials of ttn.service left"
 ok "no unit files or links, units not-found, no /etc/ttn-exporter, no user, no leftover processes"
 
 trap - INT TERM HUP

@@ -490,3 +490,61 @@ async fn a_disconnected_gateways_retained_record_exports_history_not_present_gau
     }
     exp.stop().await;
 }
+
+#[tokio::test]
+async fn info_attributes_become_bounded_labels_of_ttn_gateway_info() {
+    let mut a = gw("gw-a", "Roof", Some("stats-udp-connected.json"));
+    a.attributes = [
+        ("owner", "acme"),
+        ("site-code", "n1"),
+        ("secret", "not exported"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    // Hostile: a newline and a 1,000-character value, 50 attributes.
+    let mut b = gw("gw-b", "Tower", None);
+    b.attributes = (0..50).map(|i| (format!("z{i:03}"), "x".into())).collect();
+    b.attributes
+        .insert("owner".into(), "evil\"}\nttn_up 1\n".into());
+    b.attributes.insert("site-code".into(), "y".repeat(1000));
+    let fake = fake(vec![a, b, gw("gw-c", "Cellar", None)]).await;
+    let mut cfg = config(&fake.url());
+    cfg.info_attributes = vec!["owner".into(), "site-code".into()];
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    let info = series(&out, "ttn_gateway_info");
+    let line = |id: &str| {
+        info.iter()
+            .find(|l| l.contains(&format!("gateway_id=\"{id}\"")))
+            .copied()
+            .unwrap_or_else(|| panic!("{id}: {out}"))
+    };
+    assert!(
+        line("gw-a").contains(",owner=\"acme\",site_code=\"n1\"} 1"),
+        "{}",
+        line("gw-a")
+    );
+    assert!(!out.contains("not exported"));
+    assert!(
+        line("gw-c").contains(",owner=\"\",site_code=\"\"} 1"),
+        "{}",
+        line("gw-c")
+    );
+    let b = line("gw-b");
+    assert!(b.contains("owner=\"evil\\\"} ttn_up 1 \""), "{b}");
+    assert!(
+        b.len() < 600,
+        "the 1,000-character value is cut: {}",
+        b.len()
+    );
+    assert_eq!(out.matches("\nttn_up ").count(), 1, "no injected sample");
+    let (ok, why) = promtool_check_metrics(&out);
+    assert!(ok || why.contains("not installed"), "{why}");
+    exp.stop().await;
+    // Not configured: not asked for, no extra labels.
+    let exp = Exporter::start(config(&fake.url())).await;
+    let out = exp.scrape().await;
+    assert!(!out.contains("owner="), "{out}");
+    exp.stop().await;
+}

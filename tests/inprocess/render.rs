@@ -53,7 +53,8 @@ fn fleet() -> Vec<Gateway> {
 
 fn snapshot(gateways: Vec<Gateway>, failure: Option<Failure>) -> Snapshot {
     Snapshot {
-        gateways,
+        gateways: gateways.into(),
+        data_from: None,
         failure,
         finished_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         duration: Duration::from_millis(250),

@@ -116,6 +116,13 @@ pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
         stats,
         antennas: None,
         version_ids: crate::synthetic::version_ids(i),
+        attributes: [
+            ("owner", ["city-works", "harbour", "campus"][i % 3]),
+            ("site", ["north", "south"][i % 2]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
     }
 }
 

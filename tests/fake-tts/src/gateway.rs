@@ -40,6 +40,11 @@ pub struct FakeGateway {
     /// Raw `version_ids` JSON as listed (list field mask path `version_ids`);
     /// `None`: omitted.
     pub version_ids: Option<serde_json::Value>,
+    /// Registry `attributes` (list field mask path `attributes`): at most 10,
+    /// keys `^[a-z0-9](?:[-]?[a-z0-9]){2,}$` of at most 36 characters, values
+    /// of at most 200 (the server validates them on write; this fake serves
+    /// what it is given, to test hostile answers). Omitted when empty.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl FakeGateway {
@@ -57,6 +62,7 @@ impl FakeGateway {
             stats: None,
             antennas: None,
             version_ids: None,
+            attributes: Default::default(),
         }
     }
 

@@ -78,6 +78,13 @@ impl FakeTts {
         self.shared.lock().set_gateways(gateways);
     }
 
+    /// How long a disconnected gateway's record stays served (the real
+    /// Gateway Server keeps it 48 h, then answers 404 `not_connected`);
+    /// `None` (the default) keeps it for ever.
+    pub fn set_stats_retention(&self, retention: Option<std::time::Duration>) {
+        self.shared.set_stats_retention(retention);
+    }
+
     /// Sets (`Some`) or clears (`None`) the fault of `route`, until changed.
     pub fn set_fault(&self, route: Route, fault: Option<Fault>) {
         self.shared.set_fault(route, fault, None);

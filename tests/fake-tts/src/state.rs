@@ -26,6 +26,10 @@ pub(crate) struct State {
     seen_tokens: Vec<String>,
     batch_sizes: Vec<usize>,
     pub(crate) control_api: bool,
+    /// How long a disconnected gateway's record is served (the real
+    /// Gateway Server: 48 h); `None` keeps it for ever, for the fixtures'
+    /// fixed dates.
+    pub(crate) stats_retention: Option<std::time::Duration>,
 }
 
 /// State shared between the handle and the server tasks.
@@ -47,12 +51,18 @@ impl Shared {
             seen_tokens: Vec::new(),
             batch_sizes: Vec::new(),
             control_api: false,
+            stats_retention: None,
         };
         state.set_gateways(gateways);
         Shared {
             state: Mutex::new(state),
             events: Arc::new(events::Hub::new()),
         }
+    }
+
+    /// Sets how long a disconnected gateway's stats stay served.
+    pub(crate) fn set_stats_retention(&self, retention: Option<std::time::Duration>) {
+        self.lock().stats_retention = retention;
     }
 
     /// Locks the state; a panic while locked cannot leave it inconsistent in a way that

@@ -35,6 +35,7 @@ pub(crate) fn gateway(i: usize) -> FakeGateway {
         stats: stats(i),
         antennas: antennas(i),
         version_ids: version_ids(i),
+        attributes: Default::default(),
     }
 }
 

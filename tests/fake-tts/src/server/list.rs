@@ -121,6 +121,14 @@ fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
                     obj.insert("version_ids".into(), v.clone());
                 }
             }
+            "attributes" if !g.attributes.is_empty() => {
+                let attrs: Map<String, Value> = g
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect();
+                obj.insert("attributes".into(), Value::Object(attrs));
+            }
             // other paths name fields this fake does not model: empty, so omitted
             _ => {}
         }

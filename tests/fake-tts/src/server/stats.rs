@@ -61,6 +61,24 @@ fn find<'a>(st: &'a State, id: &str) -> Option<&'a FakeGateway> {
         .and_then(|i| st.gateways.get(i))
 }
 
+/// The stats the Gateway Server still has for `g`: none if it never
+/// connected, and none once a disconnected record is older than the
+/// retention (48 h on the real server: then 404 `not_connected`).
+fn served_stats<'a>(st: &State, g: &'a FakeGateway) -> Option<&'a Value> {
+    let stats = g.stats.as_ref()?;
+    let (Some(keep), Some(at)) = (
+        st.stats_retention,
+        stats.get("disconnected_at").and_then(Value::as_str),
+    ) else {
+        return Some(stats);
+    };
+    let at = humantime::parse_rfc3339_weak(at).ok()?;
+    let age = std::time::SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default();
+    (age <= keep).then_some(stats)
+}
+
 /// The batch answer: 400 for a bad body or count, 403 for a gateway key or an unknown
 /// gateway, else the stats of the connected gateways.
 pub(super) fn batch_stats(
@@ -101,7 +119,7 @@ pub(super) fn batch_stats(
     }
     let mut entries = Map::new();
     for id in &req.ids {
-        if let Some(stats) = find(st, id).and_then(|g| g.stats.as_ref()) {
+        if let Some(stats) = find(st, id).and_then(|g| served_stats(st, g)) {
             entries.insert(id.clone(), apply_mask(stats, req.paths.as_deref()));
         }
     }
@@ -139,7 +157,7 @@ pub(super) fn single_stats(st: &State, id: &str, principal: &Principal) -> Reply
             return Reply::json(403, errors::no_gateway_rights(id));
         }
     }
-    match find(st, id).and_then(|g| g.stats.as_ref()) {
+    match find(st, id).and_then(|g| served_stats(st, g)) {
         Some(stats) => Reply::json(200, stats.to_string()),
         None => Reply::json(404, errors::not_connected(id)),
     }
