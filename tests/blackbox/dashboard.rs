@@ -353,3 +353,27 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     assert_eq!(r["data"].as_array().map(Vec::len), Some(N));
     exp.stop().await;
 }
+
+#[test]
+fn the_availability_panel_reads_the_recording_rules_with_a_fallback() {
+    let d = dashboard();
+    let p = panels(&d)
+        .into_iter()
+        .find(|p| p["title"] == "Least available gateways")
+        .expect("an availability panel");
+    assert_eq!(p["fieldConfig"]["defaults"]["unit"], "percentunit");
+    let targets = p["targets"].as_array().unwrap();
+    for (t, window) in targets.iter().zip(["1d", "7d", "30d"]) {
+        let e = t["expr"].as_str().unwrap();
+        // the rule of rules.yml, else the same from the raw series
+        assert!(e.starts_with("bottomk(10, "), "{e}");
+        assert!(
+            e.contains(&format!(
+                "gateway_id:ttn_gateway_connected:avg_over_time_{window}{{gateway_id=~\"$gateway\"}} or on (job, instance, gateway_id) avg_over_time(ttn_gateway_connected{{gateway_id=~\"$gateway\"}}[{window}])"
+            )),
+            "{e}"
+        );
+        assert_eq!(t["instant"], true);
+    }
+    assert_eq!(targets.len(), 3);
+}

@@ -7,6 +7,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alert_pipeline;
+mod alertmanager;
 mod browser;
 mod cli;
 mod dashboard;

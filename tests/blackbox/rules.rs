@@ -1,7 +1,10 @@
-//! The shipped Prometheus files in `packaging/prometheus/`: promtool checks
-//! them and runs their unit tests (`*_test.yml`); the structure tests make
-//! sure every alert has a severity, a summary and a description, is shown
-//! both firing and not firing, and only names metrics the exporter serves.
+//! The shipped Prometheus files in `packaging/prometheus/` and the
+//! Alertmanager example in `packaging/alertmanager/`: promtool checks the
+//! rules and runs their unit tests (`*_test.yml`), amtool checks the
+//! Alertmanager config; the structure tests make sure every alert has a
+//! severity, a summary and a description, is shown both firing and not
+//! firing, and only names metrics the exporter serves, and that the
+//! Alertmanager example routes, groups and inhibits as the README says.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -44,8 +47,8 @@ fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
 fn promtool_checks_the_rules_and_the_scrape_config() {
     let (ok, said) = promtool(&["check", "rules", "alerts.yml", "rules.yml"], &dir());
     assert!(ok, "{said}");
-    assert!(said.contains("SUCCESS: 9 rules found"), "{said}");
-    assert!(said.contains("SUCCESS: 7 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 10 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 12 rules found"), "{said}");
     let (ok, said) = promtool(&["check", "config", "scrape.yml"], &dir());
     assert!(ok, "{said}");
 }
@@ -54,11 +57,17 @@ fn promtool_checks_the_rules_and_the_scrape_config() {
 #[ignore = "needs promtool (apt install prometheus)"]
 fn promtool_unit_tests_pass() {
     let (ok, said) = promtool(
-        &["test", "rules", "alerts_test.yml", "rules_test.yml"],
+        &[
+            "test",
+            "rules",
+            "alerts_test.yml",
+            "rules_test.yml",
+            "availability_test.yml",
+        ],
         &dir(),
     );
     assert!(ok, "{said}");
-    assert_eq!(said.matches("SUCCESS").count(), 2, "{said}");
+    assert_eq!(said.matches("SUCCESS").count(), 3, "{said}");
 }
 
 #[test]
@@ -77,6 +86,18 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
         ("\"unauthorized\" }}401", "\"forbidden\" }}401"),
         ("Most frequent reason", "Reason"),
         (") >= 3\n", ") >= 1\n"),
+        // TTNGatewayFleetDisconnected: its minimum count, share and window,
+        // and its hold while still down
+        (") >= 5\n", ") >= 4\n"),
+        (">= 0.3\n", ">= 0.2\n"),
+        ("< 86400)", "< 60)"),
+        ("        for: 2m\n", "        for: 1m\n"),
+        // TTNGatewayDisconnected across failed scrapes
+        (
+            "(last_over_time(ttn_gateway_connected[10m]) == 0)\n          *",
+            "(ttn_gateway_connected == 0)\n          *",
+        ),
+        ("(disconnected)", "(down)"),
     ] {
         assert!(alerts.contains(from), "{from}");
         std::fs::write(tmp.path().join("alerts.yml"), alerts.replacen(from, to, 1)).unwrap();
@@ -88,7 +109,7 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
 #[test]
 fn every_alert_is_labelled_annotated_and_tested_both_ways() {
     let alerts = rules("alerts.yml");
-    assert_eq!(alerts.len(), 9);
+    assert_eq!(alerts.len(), 10);
     let tests = yaml("alerts_test.yml");
     let cases: Vec<&Value> = tests["tests"]
         .as_sequence()
@@ -106,7 +127,9 @@ fn every_alert_is_labelled_annotated_and_tested_both_ways() {
         for k in ["summary", "description"] {
             let text = a["annotations"][k].as_str().unwrap_or("");
             assert!(!text.trim().is_empty(), "{name}: no {k}");
-            if a["expr"].as_str().unwrap().contains("ttn_gateway_") {
+            let expr = a["expr"].as_str().unwrap();
+            // per gateway, unless counted per exporter (the fleet alert)
+            if expr.contains("ttn_gateway_") && !expr.contains("count by (job, instance)") {
                 assert!(
                     text.contains("{{ $labels.gateway_id }}"),
                     "{name}: {k} does not name the gateway"
@@ -131,11 +154,11 @@ fn every_alert_is_labelled_annotated_and_tested_both_ways() {
 #[test]
 fn every_recording_rule_is_tested_and_well_named() {
     let recorded = rules("rules.yml");
-    let tests = yaml("rules_test.yml");
-    let tested: BTreeSet<&str> = tests["tests"]
-        .as_sequence()
-        .unwrap()
+    let files = [yaml("rules_test.yml"), yaml("availability_test.yml")];
+    // the recorded names the tests' expressions read, where a sample is expected
+    let tested: BTreeSet<String> = files
         .iter()
+        .flat_map(|f| f["tests"].as_sequence().unwrap())
         .flat_map(|t| t["promql_expr_test"].as_sequence().unwrap())
         .filter(|c| {
             c["exp_samples"]
@@ -143,6 +166,7 @@ fn every_recording_rule_is_tested_and_well_named() {
                 .is_some_and(|s| !s.is_empty())
         })
         .filter_map(|c| c["expr"].as_str())
+        .flat_map(recorded_names)
         .collect();
     for r in &recorded {
         let name = r["record"].as_str().expect("record name");
@@ -160,6 +184,22 @@ fn every_recording_rule_is_tested_and_well_named() {
 
 /// `ttn_*` metric names in a PromQL expression.
 fn metric_names(expr: &str) -> BTreeSet<String> {
+    words(expr)
+        .into_iter()
+        .filter(|w| w.starts_with("ttn_"))
+        .collect()
+}
+
+/// Recorded (`level:metric:operations`) names in a PromQL expression.
+fn recorded_names(expr: &str) -> BTreeSet<String> {
+    words(expr)
+        .into_iter()
+        .filter(|w| w.matches(':').count() == 2)
+        .collect()
+}
+
+/// The identifiers of a PromQL expression.
+fn words(expr: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let b = expr.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
@@ -170,10 +210,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             while i < b.len() && word(b[i]) {
                 i += 1;
             }
-            let w = &expr[start..i];
-            if w.starts_with("ttn_") {
-                out.insert(w.to_owned());
-            }
+            out.insert(expr[start..i].to_owned());
         } else {
             i += 1;
         }

@@ -100,7 +100,8 @@ if [[ -n $DEB ]]; then
 	[[ -f $TMP/pkg/usr/share/doc/ttn-exporter/copyright ]] || bad "no copyright file"
 	ls "$TMP"/pkg/usr/share/doc/ttn-exporter/README* >/dev/null 2>&1 || bad "no README in /usr/share/doc/ttn-exporter"
 	for f in prometheus/alerts.yml prometheus/rules.yml prometheus/scrape.yml prometheus/alerts_test.yml \
-		prometheus/rules_test.yml grafana/ttn-gateways.json; do
+		prometheus/rules_test.yml prometheus/availability_test.yml grafana/ttn-gateways.json \
+		alertmanager/alertmanager.yml alertmanager/ttn.tmpl; do
 		cmp -s "$TMP/pkg/usr/share/ttn-exporter/$f" "$REPO/packaging/$f" ||
 			bad "/usr/share/ttn-exporter/$f is missing from the package or differs from packaging/$f"
 	done
