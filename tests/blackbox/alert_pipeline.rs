@@ -471,18 +471,66 @@ async fn one_notification_per_real_outage_through_prometheus_and_alertmanager() 
     // two scaled group intervals for any late per-gateway notification
     tokio::time::sleep(Duration::from_secs(12)).await;
 
-    // 6. TO DO (issue 20 item 4, with the state file; not written here): a
-    // gateway that stays down past the fake's 48 h (shortened with the
-    // fake's set_stats_retention) still shows since when, in down_since.
+    // 6. A gateway that stays down past the server's retention (48 h,
+    // shortened here to 3 s): when its alert fires the Gateway Server
+    // answers 404 for it, and "since when" comes from the exporter's memory
+    // of the disconnect, in down_since and in the series.
+    fake.set_stats_retention(Some(Duration::from_secs(3)));
+    let gone_at = now_nanos();
+    fake.set_gateways(
+        (0..FLEET)
+            .map(|i| {
+                if i == FLEET - 1 {
+                    gateway(i, false, gone_at, gone_at)
+                } else {
+                    gateway(i, true, start, now_nanos())
+                }
+            })
+            .collect(),
+    );
+    let last = format!("gw-alert-{}", FLEET - 1);
+    let long_firing = key("TTNGatewayDisconnected", &last, "firing");
+    assert!(
+        until(60, || counts(&received).contains_key(&long_firing)).await,
+        "no firing notification for {last}: {:?}",
+        counts(&received)
+    );
+    let text = exp.scrape().await;
+    assert!(
+        !text.contains(&format!(
+            "ttn_gateway_uplink_messages_total{{gateway_id=\"{last}\"}}"
+        )),
+        "the fake still serves its record: {text}"
+    );
+    let since = gone_at as f64 / 1e9;
+    let shown = value(
+        &text,
+        &format!("ttn_gateway_disconnected_timestamp_seconds{{gateway_id=\"{last}\"}}"),
+    )
+    .expect("remembered disconnect time");
+    assert!((shown - since).abs() < 1e-3, "{shown} vs {since}");
+    let payload = received
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k == &long_firing)
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let down_since = payload["alerts"][0]["annotations"]["down_since"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(down_since.ends_with("(disconnected)"), "{down_since}");
 
     // Exactly: one firing and one resolved for the outage, one firing and
-    // one resolved for the fleet, nothing else (no TTNApiDown, no
+    // one resolved for the fleet, one firing for the long outage, nothing else (no TTNApiDown, no
     // per-gateway mail under the fleet alert, no reminder).
     let expected = BTreeMap::from([
         (firing, 1),
         (resolved, 1),
         (fleet_firing, 1),
         (fleet_resolved, 1),
+        (long_firing, 1),
     ]);
     assert_eq!(counts(&received), expected);
     eprintln!("alert pipeline timeline: {:.0?}", t0.elapsed());

@@ -245,7 +245,8 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let cfg = config(&fake.url());
     let exp = Exporter::start(cfg.clone()).await;
     // The radio panels' data (`events = true`): uplinks of every gateway at
-    // varied RSSI, SNR and SF, and a successful and a failed downlink each.
+    // varied RSSI, SNR and SF, a successful and a failed downlink each, and a downlink the Gateway
+    // Server could not schedule.
     let t = 1_700_000_000_000_000_000;
     let mut evs: Vec<FakeEvent> = (0..4 * N).map(|n| FakeEvent::synthetic(n, N)).collect();
     for g in 0..N {
@@ -256,6 +257,13 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
             &format!("f{g}"),
             t + g as i128,
             "TOO_LATE",
+        ));
+        evs.push(FakeEvent::schedule_fail(
+            &id,
+            &format!("d{g}"),
+            t + g as i128,
+            "too_late",
+            "duty_cycle",
         ));
     }
     let _events = exp.stream_events(&cfg, &fake, evs).await;

@@ -63,7 +63,7 @@ async fn a_gateway_forgotten_by_the_server_still_shows_since_when() {
     let out = exp.scrape().await;
     assert!(fake.requests(Route::GatewayStats) + fake.requests(Route::BatchStats) > before);
     assert!(
-        !out.contains("ttn_gateway_uplinks_total{gateway_id=\"gw-gone\"}"),
+        !out.contains("ttn_gateway_uplink_messages_total{gateway_id=\"gw-gone\"}"),
         "the server's record is gone: {out}"
     );
     assert_eq!(ts(&out, "ttn_gateway_connected"), Some(0.0));
