@@ -8,6 +8,8 @@
 //! decoded ([`parse`]) and counted ([`aggregate`]); the families are written
 //! ([`render`]) into the cached output at refresh time, never per scrape.
 //!
+//! - the HTTP side of a subscription is the API client's:
+//!   [`crate::tts::events`].
 //! - [`airtime`]: LoRa time on air, a pure function.
 //! - [`lines`]: length-capped newline framing.
 //! - upstream strings are made safe with [`crate::sanitize`] (one line, capped;
@@ -31,6 +33,7 @@ use url::Url;
 
 use crate::config::{ApiKey, Config};
 use crate::model::Gateway;
+use crate::tts::events::EventsClient;
 use aggregate::Aggregator;
 
 /// A gateway to subscribe to.
@@ -85,24 +88,18 @@ pub struct Params {
     pub key: ApiKey,
     /// Limit on connecting and on the answer's headers.
     pub request_timeout: Duration,
-    /// HTTP client: no redirects, no total timeout (the stream never ends).
-    pub http: reqwest::Client,
+    /// The API client of the streams ([`crate::tts::events`]).
+    pub client: EventsClient,
 }
 
 impl Params {
     /// Build from a configuration.
-    pub fn from_config(config: &Config) -> Result<Params, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("ttn-exporter/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+    pub fn from_config(config: &Config) -> Result<Params, crate::tts::Error> {
         Ok(Params {
             base: config.api_url.clone(),
             key: config.api_key.clone(),
             request_timeout: config.request_timeout,
-            http,
+            client: EventsClient::new(config.api_key.clone(), config.request_timeout)?,
         })
     }
 }
@@ -221,7 +218,7 @@ impl crate::metrics::Extra for Events {
 }
 
 /// Build the events source of a configuration, if it is enabled.
-pub fn from_config(config: &Config) -> Result<Option<Events>, reqwest::Error> {
+pub fn from_config(config: &Config) -> Result<Option<Events>, crate::tts::Error> {
     if !config.events {
         return Ok(None);
     }

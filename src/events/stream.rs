@@ -1,7 +1,8 @@
 //! One long-lived `POST /api/v3/events` subscription for a chunk of
 //! gateways: connect, read bounded lines, count, and on any end reconnect
 //! with jittered exponential back-off, resuming with `after` and dropping
-//! re-sent events by `unique_id`.
+//! re-sent events by `unique_id`. The HTTP side (request, refused answers,
+//! `X-Rate-Limit-Retry`) is [`crate::tts::events`]'.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -16,7 +17,7 @@ use super::lines::LineBuf;
 use super::parse::{self, Line};
 use super::{lock, Shared};
 use crate::model::FailureKind;
-use crate::sanitize::one_line;
+use crate::tts;
 use url::Url;
 
 /// The Gateway Server events subscribed to.
@@ -32,8 +33,6 @@ pub const NAMES: [&str; 7] = [
 
 /// Longest line read; longer ones are dropped and counted.
 pub const MAX_LINE: usize = 1024 * 1024;
-/// Longest error body read from a refused subscription.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Recent `unique_id`s remembered per stream.
 pub const DEDUP_CAPACITY: usize = 8192;
 
@@ -223,39 +222,10 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
     if let Some(after) = lock(resume).after.and_then(parse::format_time) {
         body["after"] = json!(after);
     }
-    let mut url = base.clone();
-    url.set_path(&format!(
-        "{}/api/v3/events",
-        base.path().trim_end_matches('/')
-    ));
-    let req = params
-        .http
-        .post(url)
-        .bearer_auth(params.key.expose())
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .json(&body);
-    let mut resp = match tokio::time::timeout(params.request_timeout, req.send()).await {
-        Err(_) => {
-            return End::new(
-                StreamError::Failed(FailureKind::Timeout),
-                "no answer within request_timeout",
-            )
-        }
-        Ok(Err(e)) if e.is_timeout() => {
-            return End::new(StreamError::Failed(FailureKind::Timeout), "timed out")
-        }
-        Ok(Err(e)) => {
-            return End::new(
-                StreamError::Failed(FailureKind::Unreachable),
-                format!("cannot reach the API: {}", one_line(&chain(&e), 300)),
-            )
-        }
-        Ok(Ok(r)) => r,
+    let mut resp = match params.client.subscribe(base, &body).await {
+        Ok(r) => r,
+        Err(e) => return failed(&e, "cannot reach the API"),
     };
-    let status = resp.status().as_u16();
-    if status != 200 {
-        return refused(params.request_timeout, resp, status).await;
-    }
     let _open = Open::new(shared);
     let idle = shared.timing.idle_timeout;
     let mut lines = LineBuf::new(shared.timing.max_line);
@@ -279,10 +249,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
                 return End {
                     delivered,
                     stable: stable(),
-                    ..End::new(
-                        StreamError::Failed(FailureKind::Unreachable),
-                        format!("read failed: {}", one_line(&chain(&e), 300)),
-                    )
+                    ..failed(&e, "read failed")
                 }
             }
             Ok(Ok(None)) => {
@@ -370,57 +337,27 @@ fn handle(
     }
 }
 
-/// A non-200 answer: bounded error body, name and correlation id.
-async fn refused(timeout: Duration, mut resp: reqwest::Response, status: u16) -> End {
-    let retry = resp
-        .headers()
-        .get("x-rate-limit-retry")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(3600)));
-    let mut body = Vec::new();
-    let _ = tokio::time::timeout(timeout, async {
-        while let Ok(Some(c)) = resp.chunk().await {
-            let room = MAX_ERROR_BODY.saturating_sub(body.len());
-            body.extend_from_slice(&c[..c.len().min(room)]);
-            if room <= c.len() {
-                break;
+/// How a failed request or read ends the stream: its kind, a line for the
+/// log, and the wait the API asked for.
+fn failed(e: &tts::Error, unreachable: &str) -> End {
+    let detail = match e {
+        tts::Error::Status { status, .. } => {
+            let mut d = format!("events answered HTTP {status}");
+            if let Some(n) = e.name() {
+                d.push_str(&format!(" {n}"));
             }
+            if let Some(c) = e.correlation_id() {
+                d.push_str(&format!(" (correlation id {c})"));
+            }
+            d
         }
-    })
-    .await;
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let name = v
-        .pointer("/details/0/name")
-        .and_then(|n| n.as_str())
-        .map(|n| one_line(n, 80));
-    let cid = v
-        .pointer("/details/0/correlation_id")
-        .and_then(|n| n.as_str())
-        .map(|n| one_line(n, 80));
-    let why = StreamError::Failed(FailureKind::from_status(status));
-    let mut detail = format!("events answered HTTP {status}");
-    if let Some(n) = name {
-        detail.push_str(&format!(" {n}"));
-    }
-    if let Some(c) = cid {
-        detail.push_str(&format!(" (correlation id {c})"));
-    }
+        tts::Error::Unreachable { detail, .. } => format!("{unreachable}: {detail}"),
+        other => other.to_string(),
+    };
     End {
-        retry,
-        ..End::new(why, detail)
+        retry: e.retry_after(),
+        ..End::new(StreamError::Failed(e.kind()), detail)
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 fn now() -> f64 {
@@ -433,6 +370,33 @@ fn now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_requests_keep_their_kind_wait_and_names() {
+        let e = tts::Error::Status {
+            endpoint: tts::events::ENDPOINT,
+            status: 429,
+            name: Some("rate_limited".into()),
+            correlation_id: Some("c1".into()),
+            retry_after: Some(Duration::from_secs(9)),
+        };
+        let end = failed(&e, "cannot reach the API");
+        assert_eq!(end.why, StreamError::Failed(FailureKind::RateLimited));
+        assert_eq!(end.retry, Some(Duration::from_secs(9)));
+        assert_eq!(
+            end.detail,
+            "events answered HTTP 429 rate_limited (correlation id c1)"
+        );
+        let e = tts::Error::Unreachable {
+            endpoint: tts::events::ENDPOINT,
+            url: String::new(),
+            detail: "connection reset".into(),
+        };
+        let end = failed(&e, "read failed");
+        assert_eq!(end.why, StreamError::Failed(FailureKind::Unreachable));
+        assert_eq!(end.detail, "read failed: connection reset");
+        assert_eq!(end.retry, None);
+    }
 
     #[test]
     fn dedup_is_bounded() {

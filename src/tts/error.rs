@@ -129,7 +129,17 @@ impl Error {
         }
     }
 
-    pub(super) fn status(&self) -> Option<u16> {
+    /// The TTS error name (`no_gateway_rights`, ...), when the API sent one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Error::Status { name, .. } => name.as_deref(),
+            Error::Gateway { source, .. } => source.name(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an answered request.
+    pub fn status(&self) -> Option<u16> {
         match self {
             Error::Status { status, .. } => Some(*status),
             Error::Gateway { source, .. } => source.status(),

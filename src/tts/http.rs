@@ -73,6 +73,30 @@ impl Budget {
     }
 }
 
+/// Longest wait taken from `X-Rate-Limit-Retry`: a larger value is read as
+/// this (the refresh back-off and the events reconnect never wait longer).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Every API client's settings: user agent, connect timeout (at most 5 s),
+/// idle pool, and no redirects. The API never redirects; following one could
+/// carry the key to another scheme or host, so a 3xx is a failed request.
+pub(super) fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("ttn-exporter/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// `X-Rate-Limit-Retry` (whole seconds), capped at [`MAX_RETRY_AFTER`].
+pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("x-rate-limit-retry")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+}
+
 /// The HTTP side of the client: where, with which key, how long.
 pub(super) struct Http {
     http: reqwest::Client,
@@ -90,14 +114,8 @@ impl Http {
         timeout: Duration,
         observer: RequestObserver,
     ) -> Result<Http, Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("ttn-exporter/", env!("CARGO_PKG_VERSION")))
+        let http = client_builder(timeout)
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // The API never redirects; following one could carry the key to
-            // another scheme or host. A 3xx is a failed request.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable {
                 endpoint: "client",
@@ -169,12 +187,7 @@ impl Http {
             .get("x-total-count")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<usize>().ok());
-        let retry = resp
-            .headers()
-            .get("x-rate-limit-retry")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry = retry_after(resp.headers());
         let body = async {
             if resp.content_length().unwrap_or(0) > MAX_BODY_BYTES as u64 {
                 return Err(too_large(ep));
@@ -232,4 +245,22 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
         endpoint: endpoint.as_str(),
         detail: format!("invalid JSON ({})", sanitize::upstream(&e.to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn retry_after_is_whole_seconds_capped_at_an_hour() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("x-rate-limit-retry", HeaderValue::from_static(" 7 "));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("x-rate-limit-retry", HeaderValue::from_static("86400"));
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert("x-rate-limit-retry", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
 }

@@ -6,10 +6,12 @@
 //! refused; gateway IDs from the API are checked before they go into a URL;
 //! upstream text in errors is made one line and short ([`crate::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
-//! typed [`Error`]. Gateway locations and versions are read by [`location`].
+//! typed [`Error`]. Gateway locations and versions are read by [`location`];
+//! the events stream's subscription request is [`events`] (same client rules).
 
 mod auth_info;
 mod error;
+pub mod events;
 mod http;
 mod lenient;
 pub mod location;
@@ -19,7 +21,7 @@ mod urls;
 
 pub use error::Error;
 use http::{decode, Budget, Http};
-pub use http::{Endpoint, RequestObserver, MAX_BODY_BYTES, MAX_REFRESH_BYTES};
+pub use http::{Endpoint, RequestObserver, MAX_BODY_BYTES, MAX_REFRESH_BYTES, MAX_RETRY_AFTER};
 use urls::join;
 pub use urls::stats_base;
 
