@@ -192,7 +192,7 @@ fn report(
         why if why.is_refused() => {
             if !shared.rights_warned.swap(true, Ordering::Relaxed) {
                 let hint = if why == StreamError::Failed(FailureKind::Forbidden) {
-                    "the API key needs the right \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ) on the gateways for radio metrics"
+                    "the API key has no rights on these gateways (the server's RequireAny): give it \"View gateway information\" and, for radio metrics, \"Read gateway traffic\" (RIGHT_GATEWAY_TRAFFIC_READ)"
                 } else {
                     "the API rejected the key"
                 };
