@@ -4,9 +4,11 @@
 #      (same binary, version "<version>+e2e.1") for the upgrade test;
 #   2. build the fake TTS server (tests/fake-tts);
 #   3. tests/e2e/units.sh on the .deb (verify, security score, lintian, ...);
-#   4. tests/e2e/run.sh DEB NEWER_DEB under a real systemd in a container.
-# Needs root. Honours CARGO_TARGET_DIR. About 20 s once built and once the
-# root filesystem is cached (its first build takes about a minute).
+#   4. tests/e2e/run.sh DEB NEWER_DEB under a real systemd in a container,
+#      once per Debian release in TTN_E2E_SUITES (default "bookworm trixie":
+#      oldstable with systemd 252 and stable with systemd 257).
+# Needs root. Honours CARGO_TARGET_DIR. About 50 s per release once built and
+# once its root filesystem is cached (each first build takes about a minute).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
@@ -21,5 +23,7 @@ echo "== building fake-tts" >&2
 cargo build --release --locked -p fake-tts >&2
 echo "== tests/e2e/units.sh" >&2
 tests/e2e/units.sh "$deb"
-echo "== tests/e2e/run.sh" >&2
-FAKE_TTS_BIN=$TARGET/release/fake-tts tests/e2e/run.sh "$deb" "$newer"
+for suite in ${TTN_E2E_SUITES:-bookworm trixie}; do
+	echo "== tests/e2e/run.sh on Debian $suite" >&2
+	TTN_E2E_SUITE=$suite FAKE_TTS_BIN=$TARGET/release/fake-tts tests/e2e/run.sh "$deb" "$newer"
+done

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Build (once) and cache a minimal Debian bookworm root filesystem with systemd,
-# used by tests/e2e/run.sh to boot a real systemd in a systemd-nspawn container.
+# Build (once) and cache a minimal Debian root filesystem with systemd, used by
+# tests/e2e/run.sh to boot a real systemd in a systemd-nspawn container. The
+# release is TTN_E2E_SUITE: bookworm (default, systemd 252) or trixie (systemd
+# 257); bookworm's debootstrap and debian-archive-keyring verify trixie too.
 #
 # Usage: tests/e2e/rootfs.sh            # prints the path of the cached tarball
 #        tests/e2e/rootfs.sh --tree     # also keeps it unpacked; prints that directory

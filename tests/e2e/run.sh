@@ -3,7 +3,8 @@
 #
 #   FAKE_TTS_BIN=/path/to/fake-tts tests/e2e/run.sh ttn-exporter_X_amd64.deb [ttn-exporter_Y_amd64.deb]
 #
-# Boots Debian bookworm with systemd as PID 1 in a systemd-nspawn container
+# Boots Debian ($TTN_E2E_SUITE: bookworm by default, or trixie) with systemd as
+# PID 1 in a systemd-nspawn container
 # (see shared docs systemd-e2e.md), sharing the host's network, starts the fake
 # TTS API server on the host's 127.0.0.1 and walks the user's path:
 #   1. apt install ./ttn-exporter_*.deb; ttn.socket active, service not started
@@ -14,6 +15,9 @@
 #      daemon's fields; then socket activation (with an API failure: ttn_up 0,
 #      ENDPOINT/CORRELATION_ID fields), SIGHUP, reload refused, key rotation by
 #      restart, TLS + basic auth from root-only files, watchdog pings
+#   3b. 8 quick restarts, a missing key with a scrape waiting and a crash loop:
+#      ttn.socket never fails (no start-limit-hit), retries are paced, the loop
+#      shows in systemctl status
 #   4. systemctl stop ttn.service ttn.socket: port closed, clean stop, exit 0
 #   5. upgrade to DEB_NEWER restarts the service (if given); remove stops it and
 #      keeps the key; reinstall works; purge leaves no unit, no
@@ -24,6 +28,8 @@
 #
 # Environment:
 #   FAKE_TTS_BIN      the fake-tts binary (cargo build -p fake-tts); required
+#   TTN_E2E_SUITE     Debian release booted: bookworm (default, systemd 252) or
+#                     trixie (systemd 257); see tests/e2e/rootfs.sh
 #   TTN_E2E_CACHE     root filesystem cache (default /var/cache/ttn-exporter-e2e)
 #   TTN_E2E_GATEWAYS  number of fake gateways (default 6)
 #   TTN_E2E_KEEP=1    keep the work directory (logs) after the run
@@ -231,7 +237,7 @@ wait_for() { # seconds description command...
 no_port() { ! port_listening; }
 
 # ================================================================ run =======
-say "ttn-exporter e2e: $(basename "$DEB")${DEB_NEWER:+ -> $(basename "$DEB_NEWER")}, $GATEWAYS fake gateways"
+say "ttn-exporter e2e: $(basename "$DEB")${DEB_NEWER:+ -> $(basename "$DEB_NEWER")}, $GATEWAYS fake gateways, Debian ${TTN_E2E_SUITE:-bookworm}"
 VERSION=$(dpkg-deb -f "$DEB" Version)
 [[ $(dpkg-deb -f "$DEB" Package) == ttn-exporter ]] || fail "$DEB is not the ttn-exporter package"
 if port_listening; then
@@ -282,6 +288,15 @@ IN sh -c 'ls /usr/share/doc/ttn-exporter/README*' >/dev/null || fail "no README 
 ok "/etc/ttn-exporter root:root 0750, commented config.toml conffile, man page, docs, units"
 IN ttn-exporter --version > "$WORK/version.txt" 2>&1 || fail "ttn-exporter --version failed: $(cat "$WORK/version.txt")"
 ok "ttn-exporter --version: $(head -n1 "$WORK/version.txt")"
+# the installed units as this release's systemd reads them (units.sh checks
+# them with the build host's systemd only)
+IN systemd-analyze verify --man=no /usr/lib/systemd/system/ttn.socket /usr/lib/systemd/system/ttn.service > "$WORK/verify.txt" 2>&1
+[[ $? == 0 && ! -s $WORK/verify.txt ]] || { sed 's/^/    /' "$WORK/verify.txt"; fail "systemd-analyze verify of the installed units complains (see above)"; }
+score=$(IN systemd-analyze security --offline=true --no-pager /usr/lib/systemd/system/ttn.service 2>&1 |
+	sed -n 's/.*Overall exposure level for ttn.service: \([0-9.]*\).*/\1/p')
+awk -v s="$score" -v m="${TTN_MAX_EXPOSURE:-1.5}" 'BEGIN { exit !(s != "" && s <= m) }' ||
+	fail "systemd-analyze security in the container: exposure '${score:-none}', want at most ${TTN_MAX_EXPOSURE:-1.5}"
+ok "this systemd's verify: no output; security --offline: exposure $score"
 
 # ---------------------------------------------------------------------------
 step "2: no key yet: systemctl start ttn.service fails and says why"
@@ -475,6 +490,72 @@ IN rm -rf /run/systemd/system/ttn.service.d
 IN systemctl daemon-reload
 IN systemctl restart ttn.service || fail "restart without the watchdog drop-in failed"
 ok "watchdog: WatchdogSec=30s in the unit; with 2s the service keeps running and pings (WatchdogTimestamp advances)"
+
+# ---------------------------------------------------------------------------
+step "3b: quick restarts, a missing key with a scrape waiting and a crash loop never fail ttn.socket"
+# With systemd's default start limit (5 starts in 10 s) each of these put
+# ttn.service into start-limit-hit and ttn.socket into "failed"
+# (service-start-limit-hit): the port stayed closed until someone ran
+# "systemctl reset-failed". On systemd 252 and 257 alike.
+t=$SECONDS
+for i in 1 2 3 4 5 6 7 8; do
+	IN systemctl restart ttn.service > "$WORK/restart-$i.log" 2>&1 ||
+		fail "quick restart $i of 8 failed: $(head -n1 "$WORK/restart-$i.log")"
+done
+[[ $(IN systemctl is-active ttn.socket) == active ]] ||
+	fail "ttn.socket is '$(IN systemctl is-active ttn.socket)' (Result=$(prop ttn.socket Result)) after 8 quick restarts"
+curl -fsS --max-time 20 -o /dev/null "http://127.0.0.1:$PORT/metrics" || fail "scrape after 8 quick restarts failed"
+ok "8 systemctl restarts in $((SECONDS - t)) s all succeeded; ttn.socket active, scrape answered"
+
+# A missing key (exit 78, no restart) while a scrape waits on the socket: the
+# socket starts the service again for the waiting connection, paced to one
+# attempt per 2 s; the service shows the failure, the port stays open.
+IN mv /etc/ttn-exporter/key /root/key.saved || fail "cannot move the key away"
+IN systemctl stop ttn.service 2>/dev/null
+since=$(date +%s)
+curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$PORT/metrics" &
+curl_pid=$!
+sleep 8
+s=$(IN systemctl is-active ttn.socket)
+[[ $s == active ]] || fail "with the key missing and a scrape waiting, ttn.socket is '$s' (Result=$(prop ttn.socket Result))"
+port_listening || fail "with the key missing and a scrape waiting, port $PORT is closed"
+[[ $(prop ttn.service ExecMainStatus) == 78 ]] || fail "with the key missing, ttn.service's last exit status is $(prop ttn.service ExecMainStatus), want 78"
+n=$(IN journalctl --no-pager -o cat -u ttn.service --since "@$since" | grep -c "Failed with result 'exit-code'")
+(( n >= 2 && n <= 6 )) || fail "with the key missing and a scrape waiting, $n failed starts in 8 s, want 2 to 6 (one per 2 s)"
+ok "key missing, a scrape waiting: $n start attempts in 8 s (exit 78 each), ttn.socket active, port open"
+wait $curl_pid
+IN mv /root/key.saved /etc/ttn-exporter/key || fail "cannot put the key back"
+curl -fsS --max-time 20 -o "$WORK/metrics-key-back.txt" "http://127.0.0.1:$PORT/metrics" ||
+	fail "scrape after putting the key back failed"
+expect_metric "$WORK/metrics-key-back.txt" ttn_up 1
+ok "key back: the next scrape starts the service (ttn_up 1), no reset-failed needed"
+
+# A crash loop: the process is killed (SIGKILL) as soon as it runs, scrapes
+# keep coming. systemd restarts it every RestartSec= (2 s), shows the loop
+# in systemctl status, and ttn.socket stays.
+r0=$(prop ttn.service NRestarts)
+t=$SECONDS
+( while (( SECONDS - t < 10 )); do curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/metrics"; sleep 0.5; done ) &
+scrapes_pid=$!
+seen_status=
+while (( SECONDS - t < 10 )); do
+	case $(prop ttn.service SubState) in
+		running) IN systemctl kill -s KILL --kill-who=main ttn.service 2>/dev/null ;;
+		auto-restart) [[ -n $seen_status ]] || { IN systemctl status --no-pager --lines=0 ttn.service > "$WORK/status-loop.txt" 2>&1; seen_status=1; } ;;
+	esac
+	s=$(IN systemctl is-active ttn.socket)
+	[[ $s == active ]] || fail "in a crash loop ttn.socket became '$s' (Result=$(prop ttn.socket Result))"
+	sleep 0.2
+done
+wait $scrapes_pid
+n=$(( $(prop ttn.service NRestarts) - r0 ))
+(( n >= 3 && n <= 6 )) || fail "crash loop: $n restarts in 10 s, want 3 to 6 (one per RestartSec=2s)"
+grep -q 'auto-restart' "$WORK/status-loop.txt" 2>/dev/null ||
+	fail "systemctl status does not show the crash loop: $(head -n3 "$WORK/status-loop.txt" 2>/dev/null | xargs)"
+ok "crash loop: $n restarts in 10 s (RestartSec=2s), status says '$(grep -o 'Active: .*auto-restart[^)]*)' "$WORK/status-loop.txt" | head -n1 | sed 's/ since.*//')', ttn.socket active throughout"
+wait_for 15 "ttn.service active after the crash loop" sh -c "[ \"\$(timeout 10 nsenter -t $P -a systemctl is-active ttn.service)\" = active ]"
+curl -fsS --max-time 20 -o /dev/null "http://127.0.0.1:$PORT/metrics" || fail "scrape after the crash loop failed"
+ok "after the crash loop the service runs again and answers"
 
 # ---------------------------------------------------------------------------
 step "4: systemctl stop ttn.service ttn.socket"
