@@ -59,7 +59,7 @@ pub fn write_gateways(
             }
         }
     }
-    let families: [(&str, &str, Kind, Emit); 22] = [
+    let families: [(&str, &str, Kind, Emit); 26] = [
         (
             "ttn_gateway_info",
             "Always 1; the gateway's EUI, name, protocol, frequency plan and the registry attributes that info_attributes names as labels.",
@@ -252,7 +252,7 @@ pub fn write_gateways(
         ),
         (
             "ttn_gateway_version_info",
-            "Always 1; the gateway's brand, model, hardware and firmware from the registry.",
+            "Always 1; the gateway's brand, model, hardware, firmware and runtime version from the registry.",
             Gauge,
             |g, f| {
                 if let Some(v) = &g.version_ids {
@@ -263,6 +263,48 @@ pub fn write_gateways(
                             ("model_id", v.model_id.as_str()),
                             ("hardware_version", v.hardware_version.as_str()),
                             ("firmware_version", v.firmware_version.as_str()),
+                            ("runtime_version", v.runtime_version.as_str()),
+                        ],
+                        Value::U(1),
+                    );
+                }
+            },
+        ),
+        (
+            "ttn_gateway_last_tx_acknowledgment_timestamp_seconds",
+            "When the last TX acknowledgment was received (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.last_tx_acknowledgment_received_at);
+            },
+        ),
+        (
+            "ttn_gateway_boot_timestamp_seconds",
+            "When the gateway booted, from its last status (Unix time).",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.boot_time);
+            },
+        ),
+        (
+            "ttn_gateway_clock_timestamp_seconds",
+            "The gateway's own clock in its last status (Unix time); minus ttn_gateway_last_status_timestamp_seconds it is the clock offset.",
+            Gauge,
+            |g, f| {
+                ts(f, g, |s| s.status_time);
+            },
+        ),
+        (
+            "ttn_gateway_status_version_info",
+            "Always 1; one series per software component the gateway reported in its last status (station, firmware, package, platform, ...).",
+            Gauge,
+            |g, f| {
+                for (component, version) in g.stats.iter().flat_map(|s| &s.status_versions) {
+                    f.sample(
+                        &[
+                            ("gateway_id", g.id.as_str()),
+                            ("component", component.as_str()),
+                            ("version", version.as_str()),
                         ],
                         Value::U(1),
                     );

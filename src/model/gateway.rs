@@ -125,10 +125,12 @@ impl Gateway {
     }
 
     /// Where the gateway is and who says so: the registry's antenna
-    /// location first (`"registry"`), else the last status's (`"status"`).
+    /// location first (`"registry"`, or `"gps"` when the Gateway Server
+    /// wrote it from the gateway's GPS), else the last status's
+    /// (`"status"`).
     pub fn best_location(&self) -> Option<(&Location, &'static str)> {
         if let Some(l) = &self.location {
-            return Some((l, "registry"));
+            return Some((l, if l.from_gps { "gps" } else { "registry" }));
         }
         let l = self.stats.as_ref()?.antenna_location.as_ref()?;
         Some((l, "status"))
@@ -145,6 +147,9 @@ pub struct Location {
     pub longitude: f64,
     /// Metres; `None` when unknown or not finite.
     pub altitude: Option<f64>,
+    /// The registry's location was written from the gateway's own GPS
+    /// (`source: SOURCE_GPS`, when "update location from status" is on).
+    pub from_gps: bool,
 }
 
 impl Location {
@@ -159,6 +164,7 @@ impl Location {
             latitude,
             longitude,
             altitude: altitude.filter(|a| a.is_finite()),
+            from_gps: false,
         })
     }
 }
@@ -174,6 +180,8 @@ pub struct VersionIds {
     pub hardware_version: String,
     /// `firmware_version`.
     pub firmware_version: String,
+    /// `runtime_version` (e.g. the packet forwarder or OS release).
+    pub runtime_version: String,
 }
 
 /// `GatewayConnectionStats`, with proto3 omissions resolved to zeros for
@@ -192,6 +200,13 @@ pub struct ConnectionStats {
     pub last_status_received_at: Option<UnixSeconds>,
     /// `last_status.metrics` (`rxin`, `rxok`, `txok`, `temp`, ...).
     pub status_metrics: BTreeMap<String, f64>,
+    /// `last_status.versions` (`station`, `firmware`, `package`, `platform`,
+    /// ...), bounded and made one line.
+    pub status_versions: BTreeMap<String, String>,
+    /// `last_status.time`: the gateway's own clock when it sent the status.
+    pub status_time: Option<UnixSeconds>,
+    /// `last_status.boot_time`: when the gateway booted.
+    pub boot_time: Option<UnixSeconds>,
     /// `last_uplink_received_at`.
     pub last_uplink_received_at: Option<UnixSeconds>,
     /// `uplink_count`; `None` when the API sent a value that is not a uint64.
@@ -222,6 +237,9 @@ impl Default for ConnectionStats {
             protocol: None,
             last_status_received_at: None,
             status_metrics: BTreeMap::new(),
+            status_versions: BTreeMap::new(),
+            status_time: None,
+            boot_time: None,
             last_uplink_received_at: None,
             uplink_count: Some(0),
             last_downlink_received_at: None,

@@ -187,11 +187,50 @@ pub const MAX_ATTRIBUTE_VALUE: usize = 200;
 /// keys of at most [`MAX_ATTRIBUTE_KEY`] bytes, values made one line and cut
 /// at [`MAX_ATTRIBUTE_VALUE`] characters; anything else is skipped.
 pub fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    struct V;
+    string_map(d, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE)
+}
+
+/// `last_status.versions` kept per gateway (the server allows 10).
+pub const MAX_STATUS_VERSIONS: usize = 16;
+/// Longest `last_status.versions` key kept (the server's rule: 36).
+pub const MAX_STATUS_VERSION_KEY: usize = 36;
+/// Longest `last_status.versions` value kept, in characters (the server
+/// allows 128).
+pub const MAX_STATUS_VERSION_VALUE: usize = 64;
+
+/// `last_status.versions` (`station`, `firmware`, `package`, ...): at most
+/// [`MAX_STATUS_VERSIONS`] string values, keys of at most
+/// [`MAX_STATUS_VERSION_KEY`] bytes, values made one line and cut at
+/// [`MAX_STATUS_VERSION_VALUE`] characters; anything else is skipped.
+pub fn status_versions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    string_map(
+        d,
+        MAX_STATUS_VERSIONS,
+        MAX_STATUS_VERSION_KEY,
+        MAX_STATUS_VERSION_VALUE,
+    )
+}
+
+/// A map of strings (or `null`), bounded: at most `items` entries, keys of
+/// at most `key` bytes on one line, values made one line and cut at
+/// `value` characters; other entries are read and skipped.
+fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+    items: usize,
+    key: usize,
+    value: usize,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct V {
+        items: usize,
+        key: usize,
+        value: usize,
+    }
     impl<'de> de::Visitor<'de> for V {
         type Value = BTreeMap<String, String>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a map of attributes")
+            f.write_str("a map of strings")
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(BTreeMap::new())
@@ -205,10 +244,13 @@ pub fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
         fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
             while let Some(k) = m.next_key::<String>()? {
-                let room = out.len() < MAX_ATTRIBUTES && k.len() <= MAX_ATTRIBUTE_KEY;
+                let room = out.len() < self.items
+                    && k.len() <= self.key
+                    && !k.is_empty()
+                    && !k.chars().any(char::is_control);
                 match m.next_value::<Option<Loose>>()? {
                     Some(Loose::Scalar(Scalar::Str(v))) if room => {
-                        out.insert(k, crate::sanitize::one_line(&v, MAX_ATTRIBUTE_VALUE));
+                        out.insert(k, crate::sanitize::one_line(&v, self.value));
                     }
                     _ => {}
                 }
@@ -216,7 +258,7 @@ pub fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
             Ok(out)
         }
     }
-    d.deserialize_option(V)
+    d.deserialize_option(V { items, key, value })
 }
 
 /// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.

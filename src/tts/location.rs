@@ -27,6 +27,19 @@ struct ApiLocation {
     longitude: Option<f64>,
     #[serde(default, deserialize_with = "coordinate")]
     altitude: Option<f64>,
+    /// `source` (`LocationSource`) is `SOURCE_GPS` (1): the Gateway Server wrote the
+    /// gateway's own GPS fix into the registry.
+    #[serde(default, rename = "source", deserialize_with = "gps_source")]
+    from_gps: bool,
+}
+
+/// `source` is `SOURCE_GPS` (or its number, 1); anything else is not GPS.
+fn gps_source<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(match Option::<Loose>::deserialize(d)? {
+        Some(Loose::Scalar(Scalar::Str(s))) => s == "SOURCE_GPS",
+        Some(Loose::Scalar(Scalar::U64(n))) => n == 1,
+        _ => false,
+    })
 }
 
 impl ApiLocation {
@@ -34,12 +47,14 @@ impl ApiLocation {
         if self.latitude.is_none() && self.longitude.is_none() {
             return None;
         }
+        let from_gps = self.from_gps;
         Location::new(
             self.latitude.unwrap_or(0.0),
             self.longitude.unwrap_or(0.0),
             // proto3 omits an altitude of 0
             Some(self.altitude.unwrap_or(0.0)),
         )
+        .map(|l| Location { from_gps, ..l })
     }
 }
 
@@ -69,8 +84,15 @@ pub fn antennas_location<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Locat
 
 /// `last_status.antenna_locations`: the first valid location.
 pub fn status_location<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Location>, D::Error> {
+    // Every status location comes from the gateway: `from_gps` is only
+    // said of the registry's.
     d.deserialize_option(FirstValid::<ApiLocation>(
-        ApiLocation::to_location,
+        |l| {
+            l.to_location().map(|l| Location {
+                from_gps: false,
+                ..l
+            })
+        },
         PhantomData,
     ))
 }
@@ -122,6 +144,8 @@ struct ApiVersionIds {
     hardware_version: String,
     #[serde(default, deserialize_with = "text")]
     firmware_version: String,
+    #[serde(default, deserialize_with = "text")]
+    runtime_version: String,
 }
 
 /// A string on one line, at most [`MAX_VERSION_CHARS`]; anything else is
@@ -143,6 +167,7 @@ pub fn version_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<VersionIds>
         model_id: v.model_id,
         hardware_version: v.hardware_version,
         firmware_version: v.firmware_version,
+        runtime_version: v.runtime_version,
     };
     Ok((v != VersionIds::default()).then_some(v))
 }

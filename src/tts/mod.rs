@@ -22,6 +22,7 @@ mod urls;
 pub use error::Error;
 use http::{decode, Budget, Http};
 pub use http::{Endpoint, RequestObserver, MAX_BODY_BYTES, MAX_REFRESH_BYTES, MAX_RETRY_AFTER};
+pub use lenient::{MAX_STATUS_VERSIONS, MAX_STATUS_VERSION_KEY, MAX_STATUS_VERSION_VALUE};
 use urls::join;
 pub use urls::stats_base;
 

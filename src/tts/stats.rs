@@ -55,6 +55,12 @@ pub struct ApiStats {
 
 #[derive(Debug, Default, Deserialize)]
 struct ApiStatus {
+    #[serde(default, deserialize_with = "timestamp")]
+    time: Field<UnixSeconds>,
+    #[serde(default, deserialize_with = "timestamp")]
+    boot_time: Field<UnixSeconds>,
+    #[serde(default, deserialize_with = "super::lenient::status_versions")]
+    versions: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "status_metrics")]
     metrics: Capped<BTreeMap<String, f64>>,
     #[serde(default, deserialize_with = "super::location::status_location")]
@@ -88,7 +94,7 @@ struct ApiSubBand {
 impl ApiStats {
     /// The model's stats, and what was dropped on the way: invalid fields,
     /// sub-bands and status metrics past their bounds, repeated sub-bands.
-    pub fn into_model(self) -> (ConnectionStats, Dropped) {
+    pub fn into_model(mut self) -> (ConnectionStats, Dropped) {
         let mut invalid: Vec<&'static str> = Vec::new();
         let mut dropped = Dropped::default();
         let mut ts = |f: Field<UnixSeconds>, name: &'static str| match f {
@@ -109,6 +115,13 @@ impl ApiStats {
             self.last_tx_acknowledgment_received_at,
             "last_tx_acknowledgment_received_at",
         );
+        let (status_time, boot_time) = match self.last_status.as_mut() {
+            Some(st) => (
+                ts(std::mem::take(&mut st.time), "last_status.time"),
+                ts(std::mem::take(&mut st.boot_time), "last_status.boot_time"),
+            ),
+            None => (None, None),
+        };
         let mut count = |f: Field<u64>, name: &'static str| match f {
             Field::Valid(v) => Some(v),
             Field::Absent => Some(0),
@@ -158,12 +171,12 @@ impl ApiStats {
             .last_status
             .as_ref()
             .and_then(|st| st.antenna_locations.clone());
-        let status_metrics = match self.last_status {
+        let (status_metrics, status_versions) = match self.last_status {
             Some(st) => {
                 dropped.status_metric += st.metrics.dropped;
-                st.metrics.items
+                (st.metrics.items, st.versions)
             }
-            None => BTreeMap::new(),
+            None => (BTreeMap::new(), BTreeMap::new()),
         };
         dropped.invalid_field += invalid.len() as u64;
         let stats = ConnectionStats {
@@ -175,6 +188,9 @@ impl ApiStats {
                 .map(|p| crate::sanitize::upstream(&p)),
             last_status_received_at,
             status_metrics,
+            status_versions,
+            status_time,
+            boot_time,
             last_uplink_received_at,
             uplink_count,
             last_downlink_received_at,

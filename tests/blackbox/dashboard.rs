@@ -229,12 +229,13 @@ const MAY_BE_EMPTY: [&str; 0] = [];
 
 /// For one connected Basics Station gateway (`gw-000001`), the panels that
 /// are empty and why.
-const EMPTY_FOR_GW1: [&str; 3] = [
+const EMPTY_FOR_GW1: [&str; 4] = [
     // it is connected
     "Offline gateways",
     // Basics Station gateways send no status messages
     "Status message counters",
     "Temperature and acknowledged uplinks",
+    "Gateway clock offset",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,7 +47,7 @@ fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
 fn promtool_checks_the_rules_and_the_scrape_config() {
     let (ok, said) = promtool(&["check", "rules", "alerts.yml", "rules.yml"], &dir());
     assert!(ok, "{said}");
-    assert!(said.contains("SUCCESS: 10 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 11 rules found"), "{said}");
     assert!(said.contains("SUCCESS: 12 rules found"), "{said}");
     let (ok, said) = promtool(&["check", "config", "scrape.yml"], &dir());
     assert!(ok, "{said}");
@@ -98,6 +98,11 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
             "(ttn_gateway_connected == 0)\n          *",
         ),
         ("(disconnected)", "(down)"),
+        // TTNGatewayDownlinkScheduleFailures: its window
+        (
+            "downlink_schedule_failures_total[30m])\n",
+            "downlink_schedule_failures_total[10m])\n",
+        ),
     ] {
         assert!(alerts.contains(from), "{from}");
         std::fs::write(tmp.path().join("alerts.yml"), alerts.replacen(from, to, 1)).unwrap();
@@ -109,7 +114,7 @@ fn the_unit_tests_notice_a_changed_threshold_or_template() {
 #[test]
 fn every_alert_is_labelled_annotated_and_tested_both_ways() {
     let alerts = rules("alerts.yml");
-    assert_eq!(alerts.len(), 10);
+    assert_eq!(alerts.len(), 11);
     let tests = yaml("alerts_test.yml");
     let cases: Vec<&Value> = tests["tests"]
         .as_sequence()
@@ -227,7 +232,7 @@ async fn the_rules_only_name_metrics_the_exporter_serves() {
     // ttn_exporter_refresh_errors_total is served from the start; a failure
     // shows the rest of the health families.
     // The events families (`events = true`): an uplink and a failed and a
-    // successful downlink.
+    // successful downlink, and one the Gateway Server could not schedule.
     let cfg = config(&fake.url());
     let exp = Exporter::start(cfg.clone()).await;
     let t = 1_700_000_000_000_000_000;
@@ -239,6 +244,7 @@ async fn the_rules_only_name_metrics_the_exporter_serves() {
                 FakeEvent::uplink("gw-000000", "u1", t, -100.0, 5.0, 7, 20),
                 FakeEvent::tx_success("gw-000000", "t1", t + 1),
                 FakeEvent::tx_fail("gw-000000", "t2", t + 2, "TOO_LATE"),
+                FakeEvent::schedule_fail("gw-000000", "s1", t + 3, "too_late", "duty_cycle"),
             ],
         )
         .await;

@@ -31,6 +31,7 @@ fn loc(lat: f64, lon: f64, alt: Option<f64>) -> Option<Location> {
         latitude: lat,
         longitude: lon,
         altitude: alt,
+        from_gps: false,
     })
 }
 
@@ -42,6 +43,34 @@ fn registry_location_is_the_first_antenna_with_a_valid_one() {
             {"location":{"latitude":1,"longitude":1}}]}"#);
     assert_eq!(g.location, loc(52.25, 4.5, Some(12.0)));
     assert_eq!(g.best_location().map(|(_, s)| s), Some("registry"));
+}
+
+#[test]
+fn a_registry_location_written_from_the_gateways_gps_says_gps() {
+    // pkg/gatewayserver writes the status's location into the registry
+    // with source SOURCE_GPS when "update location from status" is on.
+    for source in [r#""SOURCE_GPS""#, "1"] {
+        let g = one(&format!(
+            r#"{{"ids":{{"gateway_id":"a"}},"antennas":[{{"location":{{"latitude":52.25,"longitude":4.5,"source":{source}}}}}]}}"#
+        ));
+        assert_eq!(g.best_location().map(|(_, s)| s), Some("gps"), "{source}");
+    }
+    for source in [
+        r#""SOURCE_REGISTRY""#,
+        r#""SOURCE_UNKNOWN""#,
+        "2",
+        "{}",
+        "null",
+    ] {
+        let g = one(&format!(
+            r#"{{"ids":{{"gateway_id":"a"}},"antennas":[{{"location":{{"latitude":52.25,"longitude":4.5,"source":{source}}}}}]}}"#
+        ));
+        assert_eq!(
+            g.best_location().map(|(_, s)| s),
+            Some("registry"),
+            "{source}"
+        );
+    }
 }
 
 #[test]
@@ -137,7 +166,7 @@ fn status_location_when_the_registry_has_none() {
 fn version_ids_omitted_empty_capped_and_cleaned() {
     let g = one(
         r#"{"ids":{"gateway_id":"a"},"version_ids":{"brand_id":"rak","model_id":"rak7268",
-            "firmware_version":"2.0.1","band_id":"EU_863_870","future":1}}"#,
+            "firmware_version":"2.0.1","runtime_version":"5.3","band_id":"EU_863_870","future":1}}"#,
     );
     assert_eq!(
         g.version_ids,
@@ -146,6 +175,7 @@ fn version_ids_omitted_empty_capped_and_cleaned() {
             model_id: "rak7268".into(),
             hardware_version: String::new(),
             firmware_version: "2.0.1".into(),
+            runtime_version: "5.3".into(),
         })
     );
     assert_eq!(one(r#"{"ids":{"gateway_id":"a"}}"#).version_ids, None);
@@ -182,6 +212,7 @@ fn exact_series() {
         model_id: "conduit \"x\"".into(),
         hardware_version: String::new(),
         firmware_version: "v1".into(),
+        runtime_version: String::new(),
     });
     let mut status = Gateway::with_id("gw-status");
     status.stats = Some(ConnectionStats {
@@ -211,7 +242,7 @@ fn exact_series() {
     assert_eq!(
         series(&text, "ttn_gateway_version_info"),
         [
-            r#"ttn_gateway_version_info{gateway_id="gw-reg",brand_id="multitech",model_id="conduit \"x\"",hardware_version="",firmware_version="v1"} 1"#
+            r#"ttn_gateway_version_info{gateway_id="gw-reg",brand_id="multitech",model_id="conduit \"x\"",hardware_version="",firmware_version="v1",runtime_version=""} 1"#
         ]
     );
     assert!(text.contains("# TYPE ttn_gateway_location_latitude_degrees gauge\n"));
@@ -237,7 +268,7 @@ async fn the_exporter_asks_for_and_serves_locations_and_versions() {
             r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000003",source="registry"} 50.003"#,
             r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000004",source="status"} 52.004"#,
             r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000005",source="registry"} 50.005"#,
-            r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000006",source="registry"} 50.006"#,
+            r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000006",source="gps"} 50.006"#,
             r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-000007",source="registry"} 50.007"#,
         ]
     );
@@ -265,10 +296,13 @@ async fn the_exporter_asks_for_and_serves_locations_and_versions() {
     let versions = series(&out, "ttn_gateway_version_info");
     assert_eq!(versions.len(), 7, "{versions:?}");
     assert!(versions.contains(
-        &r#"ttn_gateway_version_info{gateway_id="gw-000002",brand_id="the-things-industries",model_id="the-things-indoor-gateway",hardware_version="v1.1",firmware_version="v1.0.2"} 1"#
+        &r#"ttn_gateway_version_info{gateway_id="gw-000002",brand_id="the-things-industries",model_id="the-things-indoor-gateway",hardware_version="v1.1",firmware_version="v1.0.2",runtime_version=""} 1"#
     ));
     assert!(versions.contains(
-        &r#"ttn_gateway_version_info{gateway_id="gw-000001",brand_id="multitech",model_id="conduit",hardware_version="",firmware_version="v1.0.1"} 1"#
+        &r#"ttn_gateway_version_info{gateway_id="gw-000001",brand_id="multitech",model_id="conduit",hardware_version="",firmware_version="v1.0.1",runtime_version=""} 1"#
+    ));
+    assert!(versions.contains(
+        &r#"ttn_gateway_version_info{gateway_id="gw-000000",brand_id="the-things-industries",model_id="the-things-indoor-gateway",hardware_version="v1.1",firmware_version="v1.0.0",runtime_version="mlinux-5.3"} 1"#
     ));
     assert!(!out.contains(r#"ttn_gateway_version_info{gateway_id="gw-000004""#));
     exp.stop().await;

@@ -19,6 +19,7 @@ mod exporter;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod last_status;
 mod location;
 mod probe;
 mod reload;

@@ -122,13 +122,15 @@ impl FakeGateway {
     ///
     /// Registry fields (listed only when the field mask names them): `antennas` =
     /// [{`gain` = 3, `location` = {`latitude` = 50.0 + i as f64 / 1000.0, `longitude` =
-    /// 5.0 + i as f64 / 1000.0, `altitude` = 10 + i % 50, `source` = `SOURCE_REGISTRY`},
+    /// 5.0 + i as f64 / 1000.0, `altitude` = 10 + i % 50, `source` = `SOURCE_REGISTRY`
+    /// (`SOURCE_GPS` when `i % 8 == 6`: written from the gateway's GPS)},
     /// `placement` = `OUTDOOR`}] when `i % 4` is 1 or 3 or `i % 8 == 6`; [{`gain` = 2,
     /// `placement` = `INDOOR`}] (no location) when `i % 8 == 2`; omitted for kind 0 (whose
     /// location is in its status). `version_ids` = {`brand_id`, `model_id`} =
     /// (`the-things-industries`, `the-things-indoor-gateway`) for even `i`, else
     /// (`multitech`, `conduit`), `hardware_version` = `v1.1` (even `i` only),
-    /// `firmware_version` = `v1.0.{i % 3}`; omitted when `i % 5 == 4`.
+    /// `firmware_version` = `v1.0.{i % 3}`, `runtime_version` = `mlinux-5.3` when
+    /// `i % 4 == 0`; omitted when `i % 5 == 4`.
     pub fn synthetic(i: usize) -> Self {
         synthetic::gateway(i)
     }

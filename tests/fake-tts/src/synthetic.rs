@@ -48,7 +48,10 @@ fn antennas(i: usize) -> Option<Value> {
                 "latitude": 50.0 + i as f64 / 1000.0,
                 "longitude": 5.0 + i as f64 / 1000.0,
                 "altitude": 10 + i % 50,
-                "source": "SOURCE_REGISTRY",
+                // i % 8 == 6: "update location from status" is on, and the
+                // Gateway Server wrote the gateway's GPS fix (pkg/gatewayserver
+                // sets SOURCE_GPS on the antennas it updates).
+                "source": if i % 8 == 6 { "SOURCE_GPS" } else { "SOURCE_REGISTRY" },
             },
             "placement": "OUTDOOR",
         }]))
@@ -75,6 +78,9 @@ pub(crate) fn version_ids(i: usize) -> Option<Value> {
         v.insert("hardware_version".into(), "v1.1".into());
     }
     v.insert("firmware_version".into(), format!("v1.0.{}", i % 3).into());
+    if i % 4 == 0 {
+        v.insert("runtime_version".into(), "mlinux-5.3".into());
+    }
     Some(Value::Object(v))
 }
 
