@@ -624,3 +624,53 @@ async fn a_key_with_status_rights_on_no_gateway_still_fails_as_forbidden() {
     assert!(out.contains("View gateway status"), "{out}");
     exp.stop().await;
 }
+
+/// A gateway shared without "View gateway information": lorawan-stack
+/// lists it `PublicSafe` (pkg/ttnpb/public.go), so its versions,
+/// attributes, private location and, unless its status is public, its
+/// Gateway Server address are missing. The exporter serves what is left
+/// and still reads its stats (asked of the key's own cluster).
+#[tokio::test]
+async fn a_gateway_without_info_rights_is_listed_public_safe() {
+    let mut g = gw("gw-public", "Shared", Some("stats-udp-connected.json"));
+    g.version_ids = Some(serde_json::json!({"brand_id": "rak", "model_id": "7268"}));
+    g.antennas = Some(serde_json::json!([{"location": {"latitude": 52.1, "longitude": 4.3}}]));
+    g.attributes.insert("owner".into(), "acme".into());
+    g.no_info_rights = true;
+    let mut full = g.clone();
+    full.id = "gw-full".into();
+    full.no_info_rights = false;
+    let fake = fake(vec![full, g]).await;
+    let mut cfg = config(&fake.url());
+    cfg.info_attributes = vec!["owner".into()];
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
+    // The one with the right: everything.
+    assert!(out.contains(r#"ttn_gateway_info{gateway_id="gw-full",gateway_eui="0000000000000009",name="Shared",protocol="udp",frequency_plan="EU_863_870_TTN",owner="acme"} 1"#), "{out}");
+    assert!(
+        out.contains(r#"ttn_gateway_version_info{gateway_id="gw-full","#),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-full",source="registry"}"#
+        ),
+        "{out}"
+    );
+    // Without: name, EUI and plan (public) and stats, nothing else.
+    assert!(out.contains(r#"ttn_gateway_info{gateway_id="gw-public",gateway_eui="0000000000000009",name="Shared",protocol="udp",frequency_plan="EU_863_870_TTN",owner=""} 1"#), "{out}");
+    assert!(
+        !out.contains(r#"ttn_gateway_version_info{gateway_id="gw-public""#),
+        "{out}"
+    );
+    assert!(
+        !out.contains(r#"ttn_gateway_location_latitude_degrees{gateway_id="gw-public""#),
+        "{out}"
+    );
+    assert_eq!(
+        value(&out, r#"ttn_gateway_connected{gateway_id="gw-public"}"#),
+        Some(1.0)
+    );
+    exp.stop().await;
+}

@@ -124,6 +124,9 @@ pub fn demo_gateway(i: usize, elapsed: u64, now: i64) -> FakeGateway {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
         no_status_rights: false,
+        no_info_rights: false,
+        status_public: false,
+        location_public: false,
     }
 }
 

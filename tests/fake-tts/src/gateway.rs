@@ -50,6 +50,17 @@ pub struct FakeGateway {
     /// fewer rights: its single stats GET answers 403 `no_gateway_rights`,
     /// and a batch that names it fails whole with that 403.
     pub no_status_rights: bool,
+    /// The keys may list it but lack "View gateway information"
+    /// (`RIGHT_GATEWAY_INFO`) on it: the list serves it `PublicSafe`, as
+    /// lorawan-stack's `ListGateways` does (pkg/ttnpb/public.go): no
+    /// `version_ids` or `attributes`, `gateway_server_address` only when
+    /// `status_public`, antennas without their location unless
+    /// `location_public`.
+    pub no_info_rights: bool,
+    /// `status_public` (only matters with `no_info_rights`).
+    pub status_public: bool,
+    /// `location_public` (only matters with `no_info_rights`).
+    pub location_public: bool,
 }
 
 impl FakeGateway {
@@ -69,6 +80,9 @@ impl FakeGateway {
             version_ids: None,
             attributes: Default::default(),
             no_status_rights: false,
+            no_info_rights: false,
+            status_public: false,
+            location_public: false,
         }
     }
 

@@ -37,6 +37,9 @@ pub(crate) fn gateway(i: usize) -> FakeGateway {
         version_ids: version_ids(i),
         attributes: Default::default(),
         no_status_rights: false,
+        no_info_rights: false,
+        status_public: false,
+        location_public: false,
     }
 }
 

@@ -82,8 +82,17 @@ pub(super) fn list(
     Reply::json(200, json!({ "gateways": items }).to_string()).header("X-Total-Count", total)
 }
 
-/// A gateway as the Identity Server lists it, with the masked fields that are not empty.
+/// A gateway as the Identity Server lists it, with the masked fields that are not empty;
+/// `PublicSafe` when the key lacks "View gateway information" on it.
 fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
+    let hidden = |path: &str| {
+        g.no_info_rights
+            && match path {
+                "gateway_server_address" => !g.status_public,
+                "version_ids" | "attributes" => true,
+                _ => false,
+            }
+    };
     let mut ids = Map::new();
     ids.insert("gateway_id".into(), g.id.clone().into());
     if let Some(eui) = g.eui.as_ref().filter(|e| !e.is_empty()) {
@@ -94,6 +103,9 @@ fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
     obj.insert("created_at".into(), GATEWAY_CREATED_AT.into());
     obj.insert("updated_at".into(), GATEWAY_UPDATED_AT.into());
     for path in mask {
+        if hidden(path) {
+            continue;
+        }
         match path.as_str() {
             "name" => {
                 if let Some(n) = g.name.as_ref().filter(|n| !n.is_empty()) {
@@ -113,7 +125,15 @@ fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
             }
             "antennas" => {
                 if let Some(a) = g.antennas.as_ref() {
-                    obj.insert("antennas".into(), a.clone());
+                    let mut a = a.clone();
+                    if g.no_info_rights && !g.location_public {
+                        for ant in a.as_array_mut().into_iter().flatten() {
+                            if let Some(o) = ant.as_object_mut() {
+                                o.remove("location");
+                            }
+                        }
+                    }
+                    obj.insert("antennas".into(), a);
                 }
             }
             "version_ids" => {
