@@ -12,6 +12,7 @@ mod alertmanager;
 mod browser;
 mod cli;
 mod dashboard;
+mod docs;
 mod events_stream;
 mod local;
 mod probe_prometheus;

@@ -186,5 +186,23 @@ async fn the_exporter_serves_the_status_details_of_the_fake() {
     assert!(out.contains(
         r#"ttn_gateway_status_version_info{gateway_id="gw-000000",component="firmware",version="fake-1.0"} 1"#
     ));
+    // gw-000002 disconnected with its whole last record retained: its
+    // history is served, its readings of the present are not.
+    let gone = r#"{gateway_id="gw-000002""#;
+    for name in [
+        "ttn_gateway_clock_timestamp_seconds",
+        "ttn_gateway_last_downlink_timestamp_seconds",
+        "ttn_gateway_downlink_messages_total",
+        "ttn_gateway_status_version_info",
+    ] {
+        assert!(out.contains(&format!("{name}{gone}")), "{name}: {out}");
+    }
+    for name in [
+        "ttn_gateway_status_metric",
+        "ttn_gateway_round_trip_median_seconds",
+        "ttn_gateway_sub_band_downlink_utilization_ratio",
+    ] {
+        assert!(!out.contains(&format!("{name}{gone}")), "{name}: {out}");
+    }
     exp.stop().await;
 }

@@ -128,9 +128,14 @@ impl FakeGateway {
     /// / 10000.0 (omitted when 0)}], `gateway_remote_address` = {`ip` = `198.51.100.{i %
     /// 256}`}, `future_field` = 1; no `last_status`.
     ///
-    /// Kind 2, disconnected: `disconnected_at` = ts(7200 + i), `protocol` = `udp`,
-    /// `last_uplink_received_at` = ts(3500 + i), `uplink_count` = 500 + i, `future_field` = 1;
-    /// no `connected_at`.
+    /// Kind 2, disconnected, with the whole last record the server keeps for 48 h:
+    /// `disconnected_at` = ts(7200 + i), `protocol` = `udp`, `last_status_received_at` =
+    /// ts(3600 + i), `last_status` = {`time` = T0 + 3600 + i, `versions` = {`firmware`:
+    /// `fake-1.0`}, `metrics` = {`rxin` = 10 + i, `rxok` = 9 + i, `temp` = 31.5}},
+    /// `last_uplink_received_at` = ts(3500 + i), `uplink_count` = 500 + i,
+    /// `last_downlink_received_at` = ts(3400 + i), `downlink_count` = 1 + i,
+    /// `round_trip_times` (20/50/400 ms, 12 samples), one sub-band (863-865 MHz, limit
+    /// 0.001, used 0.0002), `future_field` = 1; no `connected_at`.
     ///
     /// Kind 3: never connected, `stats` = None.
     ///

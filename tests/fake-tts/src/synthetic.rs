@@ -190,10 +190,32 @@ fn stats(i: usize) -> Option<Value> {
             s.insert("future_field".into(), json!(1));
         }
         2 => {
+            // The server keeps the whole last record for 48 h after a
+            // disconnect: only `connected_at` is cleared (pkg/gatewayserver).
             s.insert("disconnected_at".into(), ts(7200 + n).into());
             s.insert("protocol".into(), "udp".into());
+            s.insert("last_status_received_at".into(), ts(3600 + n).into());
+            s.insert(
+                "last_status".into(),
+                json!({
+                    "time": rfc3339(SYNTHETIC_EPOCH + 3600 + n as i64, 0),
+                    "versions": {"firmware": "fake-1.0"},
+                    "metrics": {"rxin": 10 + n, "rxok": 9 + n, "temp": 31.5},
+                }),
+            );
             s.insert("last_uplink_received_at".into(), ts(3500 + n).into());
             s.insert("uplink_count".into(), (500 + n).to_string().into());
+            s.insert("last_downlink_received_at".into(), ts(3400 + n).into());
+            s.insert("downlink_count".into(), (1 + n).to_string().into());
+            s.insert(
+                "round_trip_times".into(),
+                json!({"min": "0.020s", "max": "0.400s", "median": "0.050s", "count": 12}),
+            );
+            s.insert(
+                "sub_bands".into(),
+                json!([{"min_frequency": "863000000", "max_frequency": "865000000",
+                        "downlink_utilization_limit": 0.001, "downlink_utilization": 0.0002}]),
+            );
             s.insert("future_field".into(), json!(1));
         }
         _ => return None,
