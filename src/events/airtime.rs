@@ -2,17 +2,41 @@
 //! LoRa calculator / the TTN airtime table (explicit header, CRC on,
 //! 8-symbol preamble, the LoRaWAN settings).
 
+/// LoRa bandwidths a radio can use, in Hz: the sub-GHz ones of the SX127x
+/// and SX126x (7.8 to 500 kHz; LoRaWAN uses 125, 250 and 500) and the
+/// 2.4 GHz ones of the SX128x. Anything else (a 1 Hz bandwidth would make
+/// one frame 2.76e9 s long) is not a LoRa frame.
+pub const LORA_BANDWIDTHS: [u32; 14] = [
+    7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000, 203_125,
+    406_250, 812_500, 1_625_000,
+];
+/// Spreading factors a LoRa radio can use (SF5 and SF6: SX126x, SX128x).
+pub const LORA_SPREADING_FACTORS: std::ops::RangeInclusive<u32> = 5..=12;
+/// FSK bit rates a LoRaWAN gateway radio can use (LoRaWAN: 50 kbit/s).
+pub const FSK_BIT_RATES: std::ops::RangeInclusive<u32> = 600..=300_000;
+/// Longest PHY payload of a LoRa or FSK frame, in bytes.
+pub const MAX_PHY_PAYLOAD: usize = 255;
+
+/// Whether `sf` and `bandwidth_hz` are settings a LoRa radio has.
+pub fn lora_settings_known(sf: u32, bandwidth_hz: u32) -> bool {
+    LORA_SPREADING_FACTORS.contains(&sf) && LORA_BANDWIDTHS.contains(&bandwidth_hz)
+}
+
 /// Preamble symbols LoRaWAN uses.
 const PREAMBLE_SYMBOLS: f64 = 8.0;
 
 /// Time on air in seconds of one LoRa frame of `payload_len` PHY payload
-/// bytes, at spreading factor `sf` (5..=12), `bandwidth_hz` and coding rate
+/// bytes (at most [`MAX_PHY_PAYLOAD`]), at spreading factor `sf` (5..=12),
+/// `bandwidth_hz` (one of [`LORA_BANDWIDTHS`]) and coding rate
 /// 4/`cr_denominator` (5..=8), with explicit header and CRC on (uplinks).
 /// Low data rate optimisation is on where LoRaWAN requires it (symbol time
 /// of 16 ms or more: SF11 and SF12 at 125 kHz, SF12 at 250 kHz).
 /// `None` for values outside those ranges.
 pub fn lora(sf: u32, bandwidth_hz: u32, cr_denominator: u32, payload_len: usize) -> Option<f64> {
-    if !(5..=12).contains(&sf) || bandwidth_hz == 0 || !(5..=8).contains(&cr_denominator) {
+    if !lora_settings_known(sf, bandwidth_hz)
+        || !(5..=8).contains(&cr_denominator)
+        || payload_len > MAX_PHY_PAYLOAD
+    {
         return None;
     }
     let bw = f64::from(bandwidth_hz);
@@ -30,9 +54,10 @@ pub fn lora(sf: u32, bandwidth_hz: u32, cr_denominator: u32, payload_len: usize)
 }
 
 /// Time on air in seconds of one FSK frame: 5 preamble bytes, 3 sync word
-/// bytes, 1 length byte, the payload and a 2-byte CRC at `bit_rate` bit/s.
+/// bytes, 1 length byte, the payload and a 2-byte CRC at `bit_rate` bit/s
+/// (in [`FSK_BIT_RATES`]); `None` outside the bounds.
 pub fn fsk(bit_rate: u32, payload_len: usize) -> Option<f64> {
-    if bit_rate == 0 {
+    if !FSK_BIT_RATES.contains(&bit_rate) || payload_len > MAX_PHY_PAYLOAD {
         return None;
     }
     let bytes = 5 + 3 + 1 + payload_len + 2;

@@ -311,7 +311,12 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
     };
     let data = ev.data.map(RawValue::get).unwrap_or("{}");
     let kind = match ev.name.as_ref() {
-        "gs.up.receive" => uplink(data, &gateway_id).map_or(Kind::UplinkCrcFailed, Kind::Uplink),
+        "gs.up.receive" => match uplink(data, &gateway_id) {
+            Received::Uplink(u) => Kind::Uplink(u),
+            Received::CrcFailed => Kind::UplinkCrcFailed,
+            // A 1 Hz bandwidth or SF 99: not a frame a radio received.
+            Received::ImpossibleSettings => return Line::Unparsable,
+        },
         "gs.up.drop" => {
             let d: ErrorDetails = serde_json::from_str(data).unwrap_or_default();
             Kind::UplinkDropped(label_token(d.name.as_deref().unwrap_or("unknown")))
@@ -337,15 +342,36 @@ pub fn line(bytes: &[u8]) -> Line<'_> {
     })
 }
 
-/// `None` for a frame that failed its CRC (published before the check).
-fn uplink(data: &str, gateway_id: &str) -> Option<Uplink> {
+/// What a `gs.up.receive` says.
+enum Received {
+    Uplink(Uplink),
+    /// A frame that failed its CRC (published before the check).
+    CrcFailed,
+    /// Settings no radio has (LoRa bandwidth or spreading factor, FSK bit
+    /// rate) or a payload longer than a frame: counted as unparsable.
+    ImpossibleSettings,
+}
+
+fn uplink(data: &str, gateway_id: &str) -> Received {
     let d: UpData<'_> = serde_json::from_str(data).unwrap_or_default();
     let msg = d.message.unwrap_or_default();
     if msg.crc_status == Some(false) {
-        return None;
+        return Received::CrcFailed;
     }
     let dr = msg.settings.and_then(|s| s.data_rate).unwrap_or_default();
     let len = msg.raw_payload.as_deref().map(airtime::base64_len);
+    let impossible = len.is_some_and(|n| n > airtime::MAX_PHY_PAYLOAD)
+        || dr
+            .lora
+            .as_ref()
+            .is_some_and(|l| !airtime::lora_settings_known(l.spreading_factor, l.bandwidth))
+        || dr
+            .fsk
+            .as_ref()
+            .is_some_and(|f| !airtime::FSK_BIT_RATES.contains(&f.bit_rate));
+    if impossible {
+        return Received::ImpossibleSettings;
+    }
     let (modulation, airtime) = if let Some(l) = dr.lora {
         let cr = airtime::coding_rate_denominator(l.coding_rate.as_deref());
         let at = len.and_then(|n| airtime::lora(l.spreading_factor, l.bandwidth, cr, n));
@@ -376,7 +402,7 @@ fn uplink(data: &str, gateway_id: &str) -> Option<Uplink> {
         (None, Modulation::Lora(_)) if meta.is_some() => Some(0.0),
         (None, _) => None,
     };
-    Some(Uplink {
+    Received::Uplink(Uplink {
         rssi: rssi.filter(|v| v.is_finite() && v.abs() < 1000.0),
         snr: snr.filter(|v| v.is_finite() && v.abs() < 1000.0),
         modulation,
@@ -492,6 +518,49 @@ mod tests {
             Line::Event(e) => e.kind,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn impossible_radio_settings_are_unparsable() {
+        let up = |dr: &str, payload: &str| {
+            let text = format!(
+                r#"{{"result":{{"name":"gs.up.receive","identifiers":[{{"gateway_ids":{{"gateway_id":"gw"}}}}],"data":{{"message":{{"raw_payload":"{payload}","settings":{{"data_rate":{dr}}}}}}}}}}}"#
+            );
+            match line(text.as_bytes()) {
+                Line::Event(e) => match e.kind {
+                    Kind::Uplink(u) => Some(u.airtime),
+                    other => panic!("{other:?}"),
+                },
+                Line::Unparsable => None,
+                other => panic!("{other:?}"),
+            }
+        };
+        let ok = r#"{"lora":{"bandwidth":125000,"spreading_factor":7}}"#;
+        let at = up(ok, "AAAAAAAAAAAAAAAAAA==")
+            .expect("a real frame")
+            .expect("airtime");
+        assert!(at > 0.0 && at < 0.1, "{at}");
+        // 2.4 GHz and SF5 exist; their frames are counted.
+        assert!(up(
+            r#"{"lora":{"bandwidth":812500,"spreading_factor":5}}"#,
+            "AAAA"
+        )
+        .is_some());
+        for dr in [
+            r#"{"lora":{"bandwidth":1,"spreading_factor":7}}"#,
+            r#"{"lora":{"bandwidth":125001,"spreading_factor":7}}"#,
+            r#"{"lora":{"spreading_factor":7}}"#,
+            r#"{"lora":{"bandwidth":125000,"spreading_factor":13}}"#,
+            r#"{"lora":{"bandwidth":125000,"spreading_factor":4}}"#,
+            r#"{"fsk":{"bit_rate":1}}"#,
+            r#"{"fsk":{"bit_rate":4000000000}}"#,
+        ] {
+            assert_eq!(up(dr, "AAAA"), None, "{dr}");
+        }
+        // A "frame" longer than any radio sends.
+        let long = "A".repeat(400);
+        assert_eq!(up(ok, &long), None);
+        assert!(up(ok, &"A".repeat(340)).is_some(), "255 bytes is a frame");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub const NAMES: [&str; 7] = [
 
 /// Longest line read; longer ones are dropped and counted.
 pub const MAX_LINE: usize = 1024 * 1024;
+/// How far ahead of the local clock an event's time may move `after`
+/// (the server's clock and ours may differ by a little).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Recent `unique_id`s remembered per stream.
 pub const DEDUP_CAPACITY: usize = 8192;
 
@@ -65,11 +68,22 @@ impl Resume {
         true
     }
 
-    /// Note an event time.
-    pub fn saw(&mut self, t: Option<i128>) {
+    /// Note an event time, seen when the local clock says `now` (Unix ns).
+    /// A time past `now` + [`MAX_CLOCK_SKEW`] counts as that bound: one
+    /// event dated in the year 9999 would otherwise make every later
+    /// reconnect ask for events after it, and replay nothing.
+    pub fn saw(&mut self, t: Option<i128>, now: i128) {
         if let Some(t) = t {
+            let t = t.min(now.saturating_add(MAX_CLOCK_SKEW.as_nanos() as i128));
             self.after = Some(self.after.map_or(t, |a| a.max(t)));
         }
+    }
+
+    /// The `after` of the next connect, made at `now` (Unix ns): at most
+    /// `now` + [`MAX_CLOCK_SKEW`].
+    pub fn after_at(&self, now: i128) -> Option<i128> {
+        self.after
+            .map(|a| a.min(now.saturating_add(MAX_CLOCK_SKEW.as_nanos() as i128)))
     }
 }
 
@@ -219,7 +233,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
         "identifiers": ids.iter().map(|id| json!({"gateway_ids": {"gateway_id": id}})).collect::<Vec<_>>(),
         "names": NAMES,
     });
-    if let Some(after) = lock(resume).after.and_then(parse::format_time) {
+    if let Some(after) = lock(resume).after_at(now_ns()).and_then(parse::format_time) {
         body["after"] = json!(after);
     }
     let mut resp = match params.client.subscribe(base, &body).await {
@@ -323,7 +337,7 @@ fn handle(
                     Some(u) => r.first_time(u),
                     None => true,
                 };
-                r.saw(ev.time);
+                r.saw(ev.time, now_ns());
                 fresh
             };
             let mut agg = lock(agg);
@@ -358,6 +372,14 @@ fn failed(e: &tts::Error, unreachable: &str) -> End {
         retry: e.retry_after(),
         ..End::new(StreamError::Failed(e.kind()), detail)
     }
+}
+
+/// The local clock in Unix nanoseconds (0 before 1970).
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
 }
 
 fn now() -> f64 {
@@ -408,9 +430,33 @@ mod tests {
         }
         assert_eq!(r.seen.len(), DEDUP_CAPACITY);
         assert!(r.first_time("a"), "forgotten after the capacity");
-        r.saw(Some(5));
-        r.saw(Some(3));
-        r.saw(None);
+        r.saw(Some(5), 1_000);
+        r.saw(Some(3), 1_000);
+        r.saw(None, 1_000);
         assert_eq!(r.after, Some(5));
+    }
+
+    #[test]
+    fn a_time_from_the_future_does_not_poison_resume() {
+        let skew = MAX_CLOCK_SKEW.as_nanos() as i128;
+        let now = 1_700_000_000_000_000_000;
+        let mut r = Resume::default();
+        r.saw(Some(now - 5), now);
+        assert_eq!(r.after_at(now), Some(now - 5));
+        // 9999-12-31T23:59:59.999999999Z
+        r.saw(Some(253_402_300_799_999_999_999), now);
+        assert_eq!(r.after, Some(now + skew), "clamped when seen");
+        // An hour later the next connect asks from the real latest time on.
+        let later = now + 3_600_000_000_000;
+        r.saw(Some(later - 1), later);
+        assert_eq!(r.after_at(later), Some(later - 1));
+        // And `after` is never ahead of the clock at connect by more than the skew.
+        let mut r = Resume {
+            after: Some(i128::MAX),
+            ..Resume::default()
+        };
+        assert_eq!(r.after_at(now), Some(now + skew));
+        r.saw(Some(i128::MAX), i128::MAX);
+        assert_eq!(r.after, Some(i128::MAX));
     }
 }

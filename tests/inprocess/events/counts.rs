@@ -386,3 +386,48 @@ async fn shards_carry_the_events_series_of_their_gateways() {
         (0..4).map(|i| format!("gw-00000{i}")).collect::<Vec<_>>()
     );
 }
+
+/// An uplink claiming a 1 Hz bandwidth (2.76e9 s of airtime) or SF 99 is
+/// not a frame a radio received: counted as unparsable, adding nothing
+/// (issue: hardening round 2, item 7).
+#[tokio::test]
+async fn impossible_radio_settings_add_no_airtime() {
+    let fake = fake((0..1).map(FakeGateway::synthetic).collect()).await;
+    let real = FakeEvent::uplink(GW0, "u0", ms(0), -100.0, 1.0, 7, 20);
+    let mut one_hz = FakeEvent::uplink(GW0, "u1", ms(1), -100.0, 1.0, 7, 20);
+    one_hz.line = one_hz
+        .line
+        .replace("\"bandwidth\":125000", "\"bandwidth\":1");
+    assert!(one_hz.line.contains("\"bandwidth\":1,") || one_hz.line.contains("\"bandwidth\":1}"));
+    let mut sf99 = FakeEvent::uplink(GW0, "u2", ms(2), -100.0, 1.0, 7, 20);
+    sf99.line = sf99
+        .line
+        .replace("\"spreading_factor\":7", "\"spreading_factor\":99");
+    assert!(sf99.line.contains("\"spreading_factor\":99"));
+    fake.push_events(vec![real, one_hz, sf99]);
+    let s = start_with(fake, KEY, 100).await;
+    s.scrape().await;
+    s.until("3 lines", |a| {
+        a.own.events + a.own.dropped.iter().sum::<u64>() >= 3
+    })
+    .await;
+    let out = s.scrape().await;
+    let g0 = format!("{{gateway_id=\"{GW0}\"}}");
+    let airtime = value(
+        &out,
+        &format!("ttn_gateway_uplink_airtime_seconds_total{g0}"),
+    )
+    .expect("airtime");
+    assert!(airtime < 0.1, "{airtime}");
+    assert_eq!(
+        value(&out, &format!("ttn_gateway_uplink_rssi_dbm_count{g0}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "ttn_exporter_events_dropped_total{reason=\"unparsable\"}"
+        ),
+        Some(2.0)
+    );
+}

@@ -305,3 +305,38 @@ async fn a_quiet_stream_is_not_an_error() {
         assert!(line.ends_with(" 0"), "{line}");
     }
 }
+
+/// One event dated 9999-12-31 must not make every later reconnect ask for
+/// events after it (issue: hardening round 2, item 5).
+#[tokio::test]
+async fn an_event_from_the_future_does_not_poison_the_resume_time() {
+    let fake = fake((0..1).map(FakeGateway::synthetic).collect()).await;
+    let year_9999: i128 = 253_402_300_799_999_999_999;
+    fake.push_events(vec![
+        FakeEvent::uplink(GW0, "u0", ms(0), -100.0, 1.0, 7, 20),
+        FakeEvent::uplink(GW0, "u1", year_9999, -100.0, 1.0, 7, 20),
+        FakeEvent::uplink(GW0, "u2", ms(2), -100.0, 1.0, 7, 20),
+    ]);
+    fake.close_next_event_stream_after(2);
+    let s = start_with(fake, KEY, 100).await;
+    s.scrape().await;
+    s.until("2 events", |a| a.own.events >= 2).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.fake.events_requests().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reqs = s.fake.events_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let after = reqs[1].after.as_deref().expect("after");
+    assert!(!after.starts_with("9999"), "{after}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // At most the local clock plus the allowed skew (60 s), and not older
+    // than the event before it.
+    let year: u64 = after[..4].parse().unwrap();
+    let this_year = 1970 + now / 31_557_600;
+    assert!(year <= this_year, "{after}");
+    assert!(after > "2023-11-14T22:13:20.000Z", "{after}");
+}
