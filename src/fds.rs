@@ -40,6 +40,33 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// Share of the descriptors (after [`RESERVED`]) the events streams may
+/// hold, one each: a quarter.
+pub const STREAM_SHARE: u64 = 4;
+
+/// The soft `RLIMIT_NOFILE` now; `None` when it cannot be read.
+pub fn current_nofile() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+}
+
+/// Most events streams open at once for a soft descriptor limit: a
+/// [`STREAM_SHARE`] of what [`RESERVED`] leaves, at least 1. The connection
+/// cap of [`connection_caps_with_streams`] leaves them room.
+pub fn stream_budget(nofile: u64) -> usize {
+    usize::try_from((nofile.saturating_sub(RESERVED) / STREAM_SHARE).max(1)).unwrap_or(usize::MAX)
+}
+
+/// [`connection_caps`] of what is left when `streams` descriptors are the
+/// events streams' ([`stream_budget`]): scrapes always keep theirs.
+pub fn connection_caps_with_streams(nofile: u64, streams: usize) -> (usize, usize) {
+    connection_caps(nofile.saturating_sub(streams as u64))
+}
+
 /// `(max_connections, max_per_client)` for a soft descriptor limit:
 /// everything but [`RESERVED`], within [`MIN_CONNECTIONS`] and
 /// [`MAX_CONNECTIONS`]; one client may hold a quarter of that, at most
@@ -63,5 +90,19 @@ mod tests {
         assert_eq!(connection_caps(128), (64, 16));
         assert_eq!(connection_caps(10), (8, 2));
         assert_eq!(connection_caps(u64::MAX), (MAX_CONNECTIONS, 64));
+    }
+
+    #[test]
+    fn streams_and_scrapes_share_the_descriptors() {
+        // 1024: 240 streams, 720 connections, 64 reserved.
+        assert_eq!(stream_budget(1024), 240);
+        assert_eq!(connection_caps_with_streams(1024, 240), (720, 64));
+        assert_eq!(stream_budget(8192), 2032);
+        assert_eq!(stream_budget(10), 1);
+        for n in [64, 100, 1024, 4096, 8192, 65536] {
+            let s = stream_budget(n);
+            let (c, _) = connection_caps_with_streams(n, s);
+            assert!(s as u64 + c as u64 + RESERVED <= n.max(RESERVED + 9), "{n}");
+        }
     }
 }

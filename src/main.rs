@@ -41,10 +41,10 @@ fn main() -> ExitCode {
         }
     };
     let limits = match nofile {
-        Ok(n) => Limits::for_fd_limit(n),
+        Ok(n) => Limits::for_fd_limit(n, loaded.config.events),
         Err(e) => {
             tracing::warn!("cannot read RLIMIT_NOFILE ({e}); assuming 1024");
-            Limits::for_fd_limit(1024)
+            Limits::for_fd_limit(1024, loaded.config.events)
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

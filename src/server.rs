@@ -54,9 +54,17 @@ impl Default for Limits {
 
 impl Limits {
     /// The daemon's limits: connection caps from the soft descriptor limit
-    /// (see [`crate::fds::connection_caps`]), the rest as default.
-    pub fn for_fd_limit(nofile: u64) -> Limits {
-        let (max_connections, max_per_client) = crate::fds::connection_caps(nofile);
+    /// (see [`crate::fds::connection_caps`]), less the events streams'
+    /// budget when `events` is on ([`crate::fds::stream_budget`]), the rest
+    /// as default.
+    pub fn for_fd_limit(nofile: u64, events: bool) -> Limits {
+        let streams = if events {
+            crate::fds::stream_budget(nofile)
+        } else {
+            0
+        };
+        let (max_connections, max_per_client) =
+            crate::fds::connection_caps_with_streams(nofile, streams);
         Limits {
             max_connections,
             max_per_client,

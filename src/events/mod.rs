@@ -65,7 +65,17 @@ pub struct Timing {
     pub stable: Duration,
     /// Longest line.
     pub max_line: usize,
+    /// Most streams open at once: each holds a descriptor, so the default is
+    /// the events' share of the soft `RLIMIT_NOFILE`
+    /// ([`crate::fds::stream_budget`]); past it the chunks grow (up to
+    /// [`MAX_CHUNK`]), and past that the rest of the gateways get no stream
+    /// and one log line says so.
+    pub max_streams: usize,
 }
+
+/// Largest chunk the supervisor makes when the streams would not fit in
+/// [`Timing::max_streams`] (the largest `events_chunk` allowed).
+pub const MAX_CHUNK: usize = 1000;
 
 impl Default for Timing {
     fn default() -> Timing {
@@ -76,6 +86,7 @@ impl Default for Timing {
             idle_timeout: Duration::from_secs(600),
             stable: Duration::from_secs(60),
             max_line: stream::MAX_LINE,
+            max_streams: crate::fds::stream_budget(crate::fds::current_nofile().unwrap_or(1024)),
         }
     }
 }
@@ -110,6 +121,9 @@ pub struct Shared {
     params: RwLock<Arc<Params>>,
     timing: Timing,
     rights_warned: AtomicBool,
+    /// The gateways did not fit in `max_streams` streams (logged once per
+    /// change).
+    over_budget: AtomicBool,
 }
 
 impl Shared {
@@ -141,6 +155,7 @@ impl Events {
             params: RwLock::new(Arc::new(params)),
             timing,
             rights_warned: AtomicBool::new(false),
+            over_budget: AtomicBool::new(false),
         });
         let (tx, rx) = watch::channel(Arc::new(Vec::new()));
         let task = tokio::spawn(supervise::supervise(shared.clone(), rx, chunk.max(1)));

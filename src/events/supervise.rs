@@ -9,7 +9,8 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use super::stream::{self, Resume};
-use super::{lock, Shared, Subscription};
+use super::{lock, Shared, Subscription, MAX_CHUNK};
+use std::sync::atomic::Ordering;
 
 /// One subscription and what it covers; dropping it stops the stream.
 pub(super) struct Chunk {
@@ -67,6 +68,22 @@ pub(super) fn plan(chunks: &mut Vec<Chunk>, wanted: &[(String, Url)], size: usiz
     dirty
 }
 
+/// The chunk size that keeps the streams within `max_streams`: `size`, or
+/// larger (up to [`MAX_CHUNK`]) when the gateways of every cluster would
+/// need more streams than that.
+pub(super) fn fitted_size(wanted: &[(String, Url)], size: usize, max_streams: usize) -> usize {
+    let mut per_cluster: std::collections::HashMap<&Url, usize> = std::collections::HashMap::new();
+    for (_, base) in wanted {
+        *per_cluster.entry(base).or_default() += 1;
+    }
+    let streams = |s: usize| per_cluster.values().map(|n| n.div_ceil(s)).sum::<usize>();
+    let mut fitted = size.max(1);
+    while streams(fitted) > max_streams && fitted < MAX_CHUNK {
+        fitted = (fitted * 2).min(MAX_CHUNK);
+    }
+    fitted.max(size)
+}
+
 /// Keep one stream per chunk of the current gateway list. Gateways keep
 /// their chunk while they stay listed on the same cluster: only chunks that
 /// lost or gained gateways reconnect (resuming where they were).
@@ -92,27 +109,56 @@ pub(super) async fn supervise(
                 (s.id.clone(), base)
             })
             .collect();
+        let max_streams = shared.timing.max_streams.max(1);
+        let size = fitted_size(&wanted, size, max_streams);
         let dirty = plan(&mut chunks, &wanted, size);
+        let mut open = 0usize;
+        let mut left_out = 0usize;
         for (c, d) in chunks.iter_mut().zip(&dirty) {
+            if c.ids.is_empty() {
+                continue;
+            }
+            if open == max_streams {
+                // Past the descriptor budget: no stream (scrapes keep
+                // their descriptors).
+                if let Some(t) = c.task.take() {
+                    t.abort();
+                }
+                left_out += c.ids.len();
+                continue;
+            }
+            open += 1;
             if *d || c.task.is_none() {
                 if let Some(t) = c.task.take() {
                     t.abort();
                 }
-                if !c.ids.is_empty() {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    c.task = Some(tokio::spawn(stream::run(
-                        shared.clone(),
-                        c.base.clone(),
-                        c.ids.iter().cloned().collect(),
-                        c.resume.clone(),
-                        seed,
-                    )));
-                }
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                c.task = Some(tokio::spawn(stream::run(
+                    shared.clone(),
+                    c.base.clone(),
+                    c.ids.iter().cloned().collect(),
+                    c.resume.clone(),
+                    seed,
+                )));
             }
         }
         chunks.retain(|c| !c.ids.is_empty());
+        let over = left_out > 0;
+        if shared.over_budget.swap(over, Ordering::Relaxed) != over {
+            if over {
+                tracing::error!(
+                    reason = "limit",
+                    "events: {} gateways need more than {max_streams} streams (a quarter of \
+                     the descriptors, RLIMIT_NOFILE) even at {MAX_CHUNK} gateways each; {left_out} \
+                     get no radio metrics: raise LimitNOFILE",
+                    wanted.len()
+                );
+            } else {
+                tracing::info!("events: every gateway has its stream again");
+            }
+        }
         if rx.changed().await.is_err() {
             return;
         }
@@ -136,6 +182,34 @@ mod tests {
                 (host, c.ids.iter().map(String::as_str).collect())
             })
             .collect()
+    }
+
+    #[test]
+    fn chunks_grow_to_fit_the_stream_budget() {
+        let eu = url("https://eu1.example/");
+        let nam = url("https://nam1.example/");
+        let ids = |n: usize, base: &Url| -> Vec<(String, Url)> {
+            (0..n)
+                .map(|i| {
+                    (
+                        format!("{}-{i}", base.host_str().unwrap_or("")),
+                        base.clone(),
+                    )
+                })
+                .collect()
+        };
+        let g2000 = ids(2000, &eu);
+        assert_eq!(fitted_size(&g2000, 100, 240), 100, "20 streams fit");
+        let s = fitted_size(&g2000, 1, 240);
+        assert!(2000_usize.div_ceil(s) <= 240, "{s}");
+        assert_eq!(s, 16);
+        let mut both = g2000.clone();
+        both.extend(ids(10, &nam));
+        let s = fitted_size(&both, 1, 3);
+        assert_eq!(s, 1000, "2 eu1 streams and 1 nam1");
+        // Even the largest chunks do not fit: the supervisor leaves the rest out.
+        assert_eq!(fitted_size(&ids(5000, &eu), 1, 2), MAX_CHUNK);
+        assert_eq!(fitted_size(&[], 7, 1), 7);
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn fast() -> Timing {
         idle_timeout: Duration::from_secs(30),
         stable: Duration::from_secs(60),
         max_line: 64 * 1024,
+        max_streams: 1000,
     }
 }
 

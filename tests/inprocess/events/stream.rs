@@ -340,3 +340,33 @@ async fn an_event_from_the_future_does_not_poison_the_resume_time() {
     assert!(year <= this_year, "{after}");
     assert!(after > "2023-11-14T22:13:20.000Z", "{after}");
 }
+
+/// With `events_chunk = 1` and more gateways than the descriptor budget
+/// allows streams, the chunks grow to fit; past the largest chunk the rest
+/// get no stream (issue: hardening round 2, item 6). Scrapes keep working.
+#[tokio::test]
+async fn the_streams_stay_within_their_descriptor_budget() {
+    let fake = fake((0..10).map(FakeGateway::synthetic).collect()).await;
+    let timing = Timing {
+        max_streams: 3,
+        ..fast()
+    };
+    let s = start_timed(fake, KEY, 1, timing).await;
+    let out = s.scrape().await;
+    assert_eq!(value(&out, "ttn_up"), Some(1.0));
+    s.streams_open(3).await;
+    // Every gateway is in one of the 3 subscriptions (4 gateways each).
+    let mut covered: Vec<String> = s
+        .fake
+        .events_requests()
+        .into_iter()
+        .flat_map(|r| r.gateway_ids)
+        .collect();
+    covered.sort();
+    covered.dedup();
+    assert_eq!(covered.len(), 10, "{covered:?}");
+    assert!(s.fake.events_requests().len() <= 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.events
+        .with_aggregator(|a| assert_eq!(a.own.streams_open, 3, "never more than the budget"));
+}
