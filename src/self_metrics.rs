@@ -103,7 +103,7 @@ impl SelfMetrics {
     pub fn encode(&self) -> String {
         let mut text = String::new();
         let mut families = self.registry.gather();
-        families.retain(|f| !f.metric.is_empty());
+        families.retain(|f| !f.get_metric().is_empty());
         if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut text) {
             tracing::error!("cannot encode metrics: {e}");
         }

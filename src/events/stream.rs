@@ -137,9 +137,8 @@ pub async fn run(
     base: Url,
     ids: Vec<String>,
     resume: Arc<Mutex<Resume>>,
-    seed: u64,
 ) {
-    let mut rng = seed | 1;
+    let mut rng = fastrand::Rng::new();
     let mut attempt: u32 = 0;
     let mut last_logged: Option<StreamError> = None;
     let mut first = true;
@@ -173,10 +172,7 @@ pub async fn run(
                     .saturating_mul(1u32 << attempt.min(16))
                     .min(t.backoff_max);
                 // Full jitter between half and all of the step.
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let frac = 0.5 + (rng % 1000) as f64 / 2000.0;
+                let frac = 0.5 + rng.f64() / 2.0;
                 exp.mul_f64(frac).max(end.retry.unwrap_or_default())
             }
         };

@@ -93,10 +93,6 @@ pub(super) async fn supervise(
     size: usize,
 ) {
     let mut chunks: Vec<Chunk> = Vec::new();
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
     loop {
         let list = rx.borrow_and_update().clone();
         let ids: Vec<String> = list.iter().map(|s| s.id.clone()).collect();
@@ -132,15 +128,11 @@ pub(super) async fn supervise(
                 if let Some(t) = c.task.take() {
                     t.abort();
                 }
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
                 c.task = Some(tokio::spawn(stream::run(
                     shared.clone(),
                     c.base.clone(),
                     c.ids.iter().cloned().collect(),
                     c.resume.clone(),
-                    seed,
                 )));
             }
         }
