@@ -12,6 +12,8 @@
 //!
 //! `cargo bench --bench events` (a `harness = false` bench, about 10 s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 use std::sync::Mutex;
 use std::time::Instant;
 

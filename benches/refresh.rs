@@ -26,6 +26,8 @@
 //! Built as a `harness = false` bench so it needs no extra crate; run by
 //! `cargo bench` without `--api-url` it only prints a note and exits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};

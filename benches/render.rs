@@ -18,6 +18,8 @@
 //! Output sizes (plain, gzip level 6 and level 1) are printed first.
 //! Samples are few and short so the whole run stays around a minute.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 use std::io::Write;
 use std::time::Duration;
 

@@ -15,6 +15,8 @@
 //! Built as a `harness = false` bench so it needs no extra crate; run by
 //! `cargo bench` without `--listen` it only prints a note and exits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -7,6 +7,8 @@
 //! 127.0.0.1:9715 (`--port N` or `TTN_DEMO_PORT=N` to change; a busy port
 //! falls back to a free one), with a 5 s `cache_ttl`. Ctrl-C stops it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

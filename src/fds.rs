@@ -4,6 +4,8 @@
 
 use std::io;
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
 /// Descriptors kept free for everything but scrape connections: the
 /// listener, the runtime, upstream API connections, the journal, key and
 /// config files, `/proc` reads.
@@ -17,41 +19,30 @@ pub const MAX_PER_CLIENT: usize = 64;
 
 /// The soft `RLIMIT_NOFILE` after raising it to the hard limit (when the
 /// hard limit allows more; failure to raise is not an error, the current
-/// soft limit is used).
+/// soft limit is used). Unlimited reads as `u64::MAX`.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
+    let lim = getrlimit(Resource::Nofile);
+    let current = lim.current.unwrap_or(u64::MAX);
+    let maximum = lim.maximum.unwrap_or(u64::MAX);
+    if current < maximum {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
         };
-        // SAFETY: setrlimit reads the struct we own.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = lim.rlim_max;
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return Ok(maximum);
         }
     }
-    Ok(lim.rlim_cur)
+    Ok(current)
 }
 
 /// Share of the descriptors (after [`RESERVED`]) the events streams may
 /// hold, one each: a quarter.
 pub const STREAM_SHARE: u64 = 4;
 
-/// The soft `RLIMIT_NOFILE` now; `None` when it cannot be read.
+/// The soft `RLIMIT_NOFILE` now (unlimited reads as `u64::MAX`).
 pub fn current_nofile() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+    Some(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
 }
 
 /// Most events streams open at once for a soft descriptor limit: a

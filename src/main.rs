@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     // same free memory instead of leaving a copy in each thread's arena.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called before any other thread exists; only sets a limit.
+    #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }

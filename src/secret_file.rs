@@ -136,7 +136,9 @@ mod tests {
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
         // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(made, 0);
         let msg = read(&fifo, 4096).expect_err("fifo").to_string();
         assert!(msg.contains("is a FIFO, not a regular file"), "{msg}");
         let msg = read(Path::new("/dev/zero"), 4096)

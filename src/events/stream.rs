@@ -132,12 +132,7 @@ impl Drop for Open<'_> {
 }
 
 /// Run the subscription for `ids` at `base` (their cluster) until aborted.
-pub async fn run(
-    shared: Arc<Shared>,
-    base: Url,
-    ids: Vec<String>,
-    resume: Arc<Mutex<Resume>>,
-) {
+pub async fn run(shared: Arc<Shared>, base: Url, ids: Vec<String>, resume: Arc<Mutex<Resume>>) {
     let mut rng = fastrand::Rng::new();
     let mut attempt: u32 = 0;
     let mut last_logged: Option<StreamError> = None;

@@ -4,6 +4,8 @@
 //! and on the shipped rules and dashboard. One test binary, one module per
 //! subject; `cargo test --test blackbox`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 #[path = "../common/mod.rs"]
 mod common;
 

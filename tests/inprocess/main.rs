@@ -8,6 +8,8 @@
 //! TLS and basic auth (web.rs). Tests that measure the whole process run in
 //! a process of their own (`helpers::in_own_process`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
+
 #[path = "../common/mod.rs"]
 mod common;
 
