@@ -20,7 +20,7 @@ pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
 /// back-off, shorter than the 10 minutes a disconnect alert waits.
 pub const DEFAULT_KEEP_STALE_FOR: Duration = Duration::from_secs(15 * 60);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
-pub const DEFAULT_MAX_GATEWAYS: usize = crate::tts::DEFAULT_MAX_GATEWAYS;
+pub const DEFAULT_MAX_GATEWAYS: usize = crate::model::DEFAULT_MAX_GATEWAYS;
 /// Largest `max_gateways` accepted.
 pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
 /// Default `events_chunk`: gateways per events stream.

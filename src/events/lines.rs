@@ -1,6 +1,9 @@
 //! Newline framing with a length cap: a line longer than the cap is
 //! reported once and skipped up to its newline, never buffered whole.
 
+/// Longest line read; longer ones are dropped and counted.
+pub const MAX_LINE: usize = 1024 * 1024;
+
 /// Splits a byte stream into lines of at most `max` bytes.
 #[derive(Debug)]
 pub struct LineBuf {

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::aggregate::{Aggregator, DropReason, StreamError};
 use super::lines::LineBuf;
 use super::parse::{self, Line};
-use super::{lock, Shared};
+use super::shared::{lock, Shared};
 use crate::model::FailureKind;
 use crate::tts;
 use url::Url;
@@ -31,8 +31,7 @@ pub const NAMES: [&str; 7] = [
     "gs.gateway.disconnect",
 ];
 
-/// Longest line read; longer ones are dropped and counted.
-pub const MAX_LINE: usize = 1024 * 1024;
+pub use super::lines::MAX_LINE;
 /// How far ahead of the local clock an event's time may move `after`
 /// (the server's clock and ours may differ by a little).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);

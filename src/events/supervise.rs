@@ -8,8 +8,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::shared::{lock, Shared, Subscription, MAX_CHUNK};
 use super::stream::{self, Resume};
-use super::{lock, Shared, Subscription, MAX_CHUNK};
 use std::sync::atomic::Ordering;
 
 /// One subscription and what it covers; dropping it stops the stream.

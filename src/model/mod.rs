@@ -14,6 +14,9 @@ pub use gateway::{
     VersionIds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
 };
 
+/// Default most gateways one refresh reads (`max_gateways`).
+pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+
 /// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it
 /// cannot end up in a log line, an error or a metric by accident.
 #[derive(Clone, PartialEq, Eq)]

@@ -45,8 +45,7 @@ pub const BATCH_SIZE: usize = 100;
 /// `info_attributes` names some).
 const LIST_FIELDS: &str = "name,gateway_server_address,frequency_plan_ids,antennas,version_ids";
 
-/// Default most gateways one refresh reads (`max_gateways`).
-pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+pub use crate::model::DEFAULT_MAX_GATEWAYS;
 /// After the batch route was refused, refreshes that use single requests
 /// before the batch route is tried again.
 pub const BATCH_RETRY_REFRESHES: u64 = 10;
