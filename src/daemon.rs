@@ -346,7 +346,8 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
         Err(tts::Error::Status { status: 403, .. }) => None,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let gateways = client.fetch(&config.scope).await?;
+    let fetched = client.fetch_counted(&config.scope).await?;
+    let gateways = fetched.gateways;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
     println!("{} gateways, {connected} connected", gateways.len());
     let refused: Vec<&str> = gateways
@@ -368,7 +369,15 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
         );
     }
     traffic_line(config.events, traffic)?;
-    crate::probe::check(&config.targets).await
+    crate::probe::check(&config.targets).await?;
+    if !fetched.not_found.is_empty() {
+        anyhow::bail!(
+            "{} gateway ID(s) of `gateways` not found in the registry: {}; correct or remove them",
+            fetched.not_found.len(),
+            fetched.not_found.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// With the events stream on: one warning line if the key lacks "Read
@@ -451,5 +460,18 @@ mod tests {
         c.max_gateways = 1;
         let e = check(c).await.unwrap_err().to_string();
         assert!(e.contains("more than 1 gateways (max_gateways)"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn check_names_listed_ids_the_registry_does_not_know() {
+        let fake = fake_tts::FakeTts::start(vec![fake_tts::FakeGateway::new("gw-1")]).await;
+        let mut c = config("gateways = [\"gw-1\", \"gw-typo\"]\n");
+        c.api_url = fake.url().parse().unwrap();
+        c.api_key = config::ApiKey::parse(fake_tts::DEFAULT_KEY).unwrap();
+        let e = check(c).await.unwrap_err().to_string();
+        assert!(
+            e.contains("1 gateway ID(s) of `gateways` not found in the registry: gw-typo"),
+            "{e}"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod hostile;
 mod last_status;
 mod location;
 mod probe;
+mod registry;
 mod reload;
 mod remembered;
 mod render;

@@ -123,21 +123,19 @@ pub(super) fn get_gateway(
             (own || g.status_public || g.location_public, own)
         }
     };
-    if !info {
-        if mask.iter().any(|p| !PUBLIC_FIELDS.contains(&p.as_str())) {
-            let reply = if any {
-                errors::error_body(
-                    403,
-                    "pkg/auth/rights",
-                    "insufficient_gateway_rights",
-                    "insufficient rights for gateway `{uid}`",
-                    &[("uid", id)],
-                )
-            } else {
-                errors::no_gateway_rights(id)
-            };
-            return Reply::json(403, reply);
-        }
+    if !info && mask.iter().any(|p| !PUBLIC_FIELDS.contains(&p.as_str())) {
+        let reply = if any {
+            errors::error_body(
+                403,
+                "pkg/auth/rights",
+                "insufficient_gateway_rights",
+                "insufficient rights for gateway `{uid}`",
+                &[("uid", id)],
+            )
+        } else {
+            errors::no_gateway_rights(id)
+        };
+        return Reply::json(403, reply);
     }
     match found {
         Some(g) => Reply::json(200, gateway_json(g, &mask, !info).to_string()),

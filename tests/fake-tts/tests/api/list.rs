@@ -129,7 +129,11 @@ async fn get_one_gateway_as_the_registry_does() {
     let full = "name,gateway_server_address,frequency_plan_ids,antennas,version_ids";
     let public = "name,gateway_server_address,frequency_plan_ids,antennas";
 
-    let r = get(&tts, &format!("/api/v3/gateways/gw-000001?field_mask={full}")).await;
+    let r = get(
+        &tts,
+        &format!("/api/v3/gateways/gw-000001?field_mask={full}"),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let g = r.json();
     assert_eq!(g["ids"]["gateway_id"], "gw-000001");
@@ -150,7 +154,11 @@ async fn get_one_gateway_as_the_registry_does() {
     get(&tts, &format!("/api/v3/gateways/shared?field_mask={full}"))
         .await
         .assert_error(403, "pkg/auth/rights", "insufficient_gateway_rights");
-    let r = get(&tts, &format!("/api/v3/gateways/shared?field_mask={public}")).await;
+    let r = get(
+        &tts,
+        &format!("/api/v3/gateways/shared?field_mask={public}"),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let g = r.json();
     assert_eq!(g["name"], "Gateway 1");
