@@ -28,6 +28,10 @@ pub struct Loader {
     pub config_path: Option<PathBuf>,
     /// The flags.
     pub overrides: Overrides,
+    /// An environment file to read first, as `ttn.service` does (`check`
+    /// reads [`crate::systemd::ENV_FILE`]); its variables are named on
+    /// stdout.
+    pub env_file: Option<PathBuf>,
 }
 
 /// A configuration and the live objects built from it.
@@ -54,7 +58,19 @@ impl Loader {
     /// Load config and key from the process environment and build TLS and
     /// basic auth from the web config file it names.
     pub fn load(&self) -> Result<Loaded, LoadError> {
-        let env = Environment::from_process();
+        let mut env = Environment::from_process();
+        if let Some(file) = &self.env_file {
+            let (with, read) = env.with_env_file(file);
+            env = with;
+            match read {
+                Ok(0) => {}
+                Ok(n) => println!(
+                    "env: {} ({n} variable(s), as ttn.service reads it)",
+                    file.display()
+                ),
+                Err(note) => eprintln!("ttn-exporter: {note}"),
+            }
+        }
         let config = config::load(self.config_path.as_deref(), &self.overrides, &env)?;
         let web = match &config.web_config_file {
             Some(p) => web::load(p, &env)?,
@@ -346,7 +362,8 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
         Err(tts::Error::Status { status: 403, .. }) => None,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let gateways = client.fetch(&config.scope).await?;
+    let fetched = client.fetch_counted(&config.scope).await?;
+    let gateways = fetched.gateways;
     let connected = gateways.iter().filter(|g| g.is_connected()).count();
     println!("{} gateways, {connected} connected", gateways.len());
     let refused: Vec<&str> = gateways
@@ -368,7 +385,15 @@ pub async fn check(config: Config) -> anyhow::Result<()> {
         );
     }
     traffic_line(config.events, traffic)?;
-    crate::probe::check(&config.targets).await
+    crate::probe::check(&config.targets).await?;
+    if !fetched.not_found.is_empty() {
+        anyhow::bail!(
+            "{} gateway ID(s) of `gateways` not found in the registry: {}; correct or remove them",
+            fetched.not_found.len(),
+            fetched.not_found.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// With the events stream on: one warning line if the key lacks "Read
@@ -404,12 +429,16 @@ mod tests {
         let file = dir.path().join("config.toml");
         std::fs::write(&file, toml).unwrap();
         let key = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
-        let vars = [
-            (config::ENV_API_KEY, key),
-            ("TTN_EXPORTER_TARGET_ACME_API_KEY", key),
-        ];
+        let mut vars = vec![(config::ENV_API_KEY, key)];
+        // A key variable of no configured target is an error.
+        if toml.contains("[targets.acme]") {
+            vars.push(("TTN_EXPORTER_TARGET_ACME_API_KEY", key));
+        }
         let env = Environment {
-            vars: vars.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec(),
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         };
         config::load(Some(&file), &Overrides::default(), &env).unwrap()
     }
@@ -451,5 +480,38 @@ mod tests {
         c.max_gateways = 1;
         let e = check(c).await.unwrap_err().to_string();
         assert!(e.contains("more than 1 gateways (max_gateways)"), "{e}");
+    }
+
+    /// `check`'s loader reads the environment file as ttn.service does.
+    #[test]
+    fn a_loader_with_an_env_file_reads_it_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("env");
+        std::fs::write(
+            &file,
+            "TTN_EXPORTER_API_KEY=NNSXS.FAKE-ENV-FILE.NOT-A-SECRET\nTTN_EXPORTER_CACHE_TTL=\"45s\"\n",
+        )
+        .unwrap();
+        let loader = Loader {
+            config_path: Some("/dev/null".into()),
+            overrides: Overrides::default(),
+            env_file: Some(file),
+        };
+        let c = loader.load().unwrap().config;
+        assert_eq!(c.cache_ttl, Duration::from_secs(45));
+        assert_eq!(c.api_key_source, "environment TTN_EXPORTER_API_KEY");
+    }
+
+    #[tokio::test]
+    async fn check_names_listed_ids_the_registry_does_not_know() {
+        let fake = fake_tts::FakeTts::start(vec![fake_tts::FakeGateway::new("gw-1")]).await;
+        let mut c = config("gateways = [\"gw-1\", \"gw-typo\"]\n");
+        c.api_url = fake.url().parse().unwrap();
+        c.api_key = config::ApiKey::parse(fake_tts::DEFAULT_KEY).unwrap();
+        let e = check(c).await.unwrap_err().to_string();
+        assert!(
+            e.contains("1 gateway ID(s) of `gateways` not found in the registry: gw-typo"),
+            "{e}"
+        );
     }
 }

@@ -66,21 +66,28 @@ pub fn find_key_in(
         path.display()
     );
     let read = secret_file::read(&credential_path(path, env), MAX_KEY_BYTES).map_err(|e| {
-        let why = match e {
+        // Only a missing file is to be created: the hint never suggests
+        // writing over a file that exists (an unreadable key, /dev/null).
+        let (why, fix) = match e {
             // Under systemd the directory is root-only and the key comes
             // as a credential: a missing credential means a missing file.
             secret_file::Error::Missing | secret_file::Error::PermissionDenied
                 if cred_dir.is_some() && path.starts_with(CONFIG_DIR) =>
             {
-                "is missing (systemd passed no key credential)".to_owned()
+                ("is missing (systemd passed no key credential)".to_owned(), how)
             }
-            secret_file::Error::Missing => "does not exist".to_owned(),
-            secret_file::Error::PermissionDenied => {
-                "is not readable (permission denied; run as root or via systemd)".to_owned()
-            }
-            other => other.to_string(),
+            secret_file::Error::Missing => ("does not exist".to_owned(), how),
+            secret_file::Error::PermissionDenied => (
+                "is not readable by this user (permission denied)".to_owned(),
+                "it is root's: run the command with sudo (sudo ttn-exporter check); the service gets it from systemd".to_owned(),
+            ),
+            secret_file::Error::NotRegular(kind) => (
+                format!("is a {kind}, not a regular file"),
+                "point api_key_file at the regular file that holds the key".to_owned(),
+            ),
+            other => (other.to_string(), "write the key alone into it".to_owned()),
         };
-        format!("no API key: {} {why}; {how}, or set {var}", path.display())
+        format!("no API key: {} {why}; {fix}, or set {var}", path.display())
     })?;
     if read.mode & 0o007 != 0 {
         return Err(format!(

@@ -33,6 +33,8 @@ fn main() -> ExitCode {
     let loader = Loader {
         config_path: args.config.clone(),
         overrides: args.overrides.clone(),
+        // `check` sees what ttn.service sees: its EnvironmentFile too.
+        env_file: matches!(args.command, Some(Command::Check)).then(|| systemd::ENV_FILE.into()),
     };
     let loaded = match loader.load() {
         Ok(l) => l,

@@ -156,24 +156,34 @@ impl Drop for ClientSlot {
 }
 
 /// The address in `listen` cannot be bound (in use, not local, no
-/// permission): a configuration problem, exit 78.
+/// permission): a configuration problem, exit 78. The hint fits the cause.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {reason}; stop whatever uses it or set `listen`")]
+#[error("cannot listen on {addr}: {reason}; {hint}")]
 pub struct BindError {
     addr: SocketAddr,
     reason: String,
+    hint: &'static str,
 }
 
 /// Bind `addr` for [`serve`].
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|e| BindError {
-        addr,
-        reason: match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the address is already in use".to_owned(),
-            std::io::ErrorKind::AddrNotAvailable => "no such local address".to_owned(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-            _ => e.to_string(),
-        },
+    TcpListener::bind(addr).await.map_err(|e| {
+        let (reason, hint) = match e.kind() {
+            std::io::ErrorKind::AddrInUse => (
+                "the address is already in use".to_owned(),
+                "stop whatever uses it (ss -ltnp shows it) or set `listen` to another port",
+            ),
+            std::io::ErrorKind::AddrNotAvailable => (
+                "it is not an address of this host".to_owned(),
+                "set `listen` to one of this host's addresses (ip -br addr), or [::]:9715 for all",
+            ),
+            std::io::ErrorKind::PermissionDenied => (
+                "permission denied".to_owned(),
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE: set `listen` to a port from 1024 up",
+            ),
+            _ => (e.to_string(), "check `listen`"),
+        };
+        BindError { addr, reason, hint }
     })
 }
 
@@ -356,5 +366,26 @@ mod tests {
         let logged = (0..100).filter(|_| errors.record(&emfile)).count();
         assert_eq!(logged, 1);
         assert_eq!(errors.suppressed, 99);
+    }
+
+    #[tokio::test]
+    async fn a_bind_error_hints_at_its_cause() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let e = bind(taken.local_addr().unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already in use; stop whatever uses it"), "{e}");
+        // TEST-NET-1 (RFC 5737) is no address of this host.
+        let e = bind("192.0.2.1:9715".parse().unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an address of this host"), "{e}");
+        assert!(!e.contains("stop whatever uses it"), "{e}");
+        assert!(
+            e.contains("set `listen` to one of this host's addresses"),
+            "{e}"
+        );
     }
 }

@@ -181,6 +181,16 @@ fn build(
         finished_at: snapshot.finished_at,
         duration: snapshot.duration,
         last_success: snapshot.last_success,
+        // Like the gateways, each unknown ID counts in the shard its ID
+        // hashes to, so the shards sum to the whole.
+        not_found: Arc::new(
+            snapshot
+                .not_found
+                .iter()
+                .filter(|id| shard.keeps(id))
+                .cloned()
+                .collect(),
+        ),
     };
     let write_extra = |out: &mut dyn std::io::Write| match &extra {
         Some(x) => x.write(&|id| shard.keeps(id), out),

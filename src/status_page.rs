@@ -112,6 +112,20 @@ pub fn render(snapshot: &Snapshot) -> String {
             );
         }
     }
+    if !snapshot.not_found.is_empty() {
+        let shown: Vec<&str> = snapshot
+            .not_found
+            .iter()
+            .take(MAX_ROWS)
+            .map(String::as_str)
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><th>Not found</th><td class=\"down\">{} ID(s) of <code>gateways</code> not found in the registry: {}</td></tr>",
+            snapshot.not_found.len(),
+            text(&shown.join(", "), MAX_ERROR)
+        );
+    }
     out.push_str("</table>\n");
     out.push_str(
         "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a></p>\n",
@@ -260,6 +274,7 @@ mod tests {
             finished_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             duration: Duration::from_millis(120),
             last_success: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            not_found: Default::default(),
         }
     }
 

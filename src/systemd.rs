@@ -18,6 +18,37 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// loads all of it as credential `ttn` (`LoadCredential=ttn:/etc/ttn-exporter`),
 /// so each file arrives as `$CREDENTIALS_DIRECTORY/ttn_<name>`.
 pub const CONFIG_DIR: &str = "/etc/ttn-exporter";
+/// The environment file `ttn.service` reads (`EnvironmentFile=-`).
+pub const ENV_FILE: &str = "/etc/ttn-exporter/env";
+
+/// The `NAME=VALUE` assignments of an environment file, as systemd reads
+/// `EnvironmentFile=`: blank lines and lines starting with `#` or `;` are
+/// skipped, whitespace around the name and the value is dropped, and a
+/// value in matching double or single quotes loses them. Lines without
+/// `=` or with an invalid name are skipped (systemd ignores them too).
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let k = k.trim();
+            let valid = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return None;
+            }
+            let v = v.trim();
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| v.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
+                .filter(|_| v.len() >= 2)
+                .unwrap_or(v);
+            Some((k.to_owned(), unquoted.to_owned()))
+        })
+        .collect()
+}
 
 /// Everything read from the process environment, gathered in one place so
 /// tests can supply it without touching the real environment.
@@ -44,6 +75,31 @@ impl Environment {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// This environment with the variables of an `EnvironmentFile=` read
+    /// first (so the process's own win): what `ttn.service` sees, for
+    /// `check`. A missing file adds nothing; one this user may not read
+    /// adds nothing and says so (`Err`, one line).
+    pub fn with_env_file(mut self, path: &Path) -> (Environment, Result<usize, String>) {
+        match crate::secret_file::read(path, crate::secret_file::MAX_CONFIG_FILE) {
+            Ok(c) => {
+                let mut vars = parse_env_file(&c.text);
+                let n = vars.len();
+                vars.append(&mut self.vars);
+                self.vars = vars;
+                (self, Ok(n))
+            }
+            Err(crate::secret_file::Error::Missing) => (self, Ok(0)),
+            Err(crate::secret_file::Error::PermissionDenied) => (
+                self,
+                Err(format!(
+                    "cannot read {} (permission denied): run it with sudo to use the service's environment",
+                    path.display()
+                )),
+            ),
+            Err(e) => (self, Err(format!("cannot read {}: {e}", path.display()))),
+        }
     }
 
     /// `$CREDENTIALS_DIRECTORY`, if systemd set it.
@@ -212,6 +268,34 @@ pub fn init_logging(format: LogFormat) -> LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_files_read_as_systemd_reads_them() {
+        let text = "# comment\n; also\n\nTTN_EXPORTER_CACHE_TTL = 60s\nA=\"quoted value\"\nB='x'\nno assignment\n1X=bad\nC=\"\n";
+        let vars = parse_env_file(text);
+        let want = [
+            ("TTN_EXPORTER_CACHE_TTL", "60s"),
+            ("A", "quoted value"),
+            ("B", "x"),
+            ("C", "\""),
+        ];
+        assert_eq!(
+            vars,
+            want.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("env");
+        std::fs::write(&file, "TTN_EXPORTER_CACHE_TTL=60s\n").expect("write");
+        let own = Environment {
+            vars: vec![("TTN_EXPORTER_CACHE_TTL".into(), "5s".into())],
+        };
+        let (env, read) = own.with_env_file(&file);
+        assert_eq!(read, Ok(1));
+        // the process's own variables win
+        assert_eq!(env.get("TTN_EXPORTER_CACHE_TTL"), Some("5s"));
+        let (env, read) = Environment::default().with_env_file(&dir.path().join("none"));
+        assert_eq!((env.vars.len(), read), (0, Ok(0)));
+    }
 
     #[test]
     fn files_in_the_config_dir_come_from_the_credentials() {

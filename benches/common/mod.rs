@@ -37,5 +37,6 @@ pub fn snapshot(n: usize) -> Snapshot {
         finished_at: at,
         duration: Duration::from_millis(250),
         last_success: Some(at),
+        not_found: Default::default(),
     }
 }

@@ -265,6 +265,7 @@ impl Cache {
             finished_at: s.finished_at,
             duration: s.duration,
             last_success: s.last_success,
+            not_found: s.not_found.clone(),
         };
         let entry = Arc::new(self.entry(&source, snapshot, old.until));
         let mut st = self.lock();
@@ -328,8 +329,14 @@ impl Cache {
         )
         .await;
         let took = started.elapsed();
+        let mut not_found = Vec::new();
         let (outcome, gateways) = match result {
-            Ok(Ok(tts::Fetched { gateways, dropped })) => {
+            Ok(Ok(tts::Fetched {
+                gateways,
+                dropped,
+                not_found: missing,
+            })) => {
+                not_found = missing;
                 self.count_dropped(&dropped);
                 if gateways.is_empty() && source.scope == Scope::All {
                     tracing::warn!(
@@ -355,7 +362,7 @@ impl Cache {
         let me = self.clone();
         let src = source.clone();
         let entry = match tokio::task::spawn_blocking(move || {
-            me.store(&src, outcome, took, gateways)
+            me.store(&src, outcome, took, gateways, not_found)
         })
         .await
         {
@@ -394,7 +401,7 @@ impl Cache {
             FailureKind::Internal,
             format!("internal error during refresh: {join}"),
         );
-        self.store(source, Err(failure), Duration::ZERO, Vec::new())
+        self.store(source, Err(failure), Duration::ZERO, Vec::new(), Vec::new())
     }
 
     fn store(
@@ -403,6 +410,7 @@ impl Cache {
         outcome: Result<(), Failure>,
         took: Duration,
         mut gateways: Vec<Gateway>,
+        not_found: Vec<String>,
     ) -> Arc<Entry> {
         let now = SystemTime::now();
         if let (Ok(()), Some(file)) = (&outcome, self.state_file()) {
@@ -465,6 +473,7 @@ impl Cache {
             finished_at: now,
             duration: took,
             last_success,
+            not_found: Arc::new(not_found),
         };
         let mut stale_until = None;
         if let Some((gateways, at, expires)) = stale {

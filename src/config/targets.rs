@@ -75,6 +75,25 @@ pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigErr
             .into());
         }
     }
+    // A key variable of no configured target is a typo (of the name or of
+    // the target), as an unknown TTN_EXPORTER_* variable is.
+    if let Some((var, _)) = env
+        .vars
+        .iter()
+        .find(|(k, _)| is_key_env(k) && !envs.contains_key(k.as_str()))
+    {
+        let known = if envs.is_empty() {
+            "no [targets.NAME] is configured".to_owned()
+        } else {
+            let vars: Vec<&str> = envs.keys().map(String::as_str).collect();
+            format!("the configured targets read {}", vars.join(", "))
+        };
+        return Err(format!(
+            "unknown environment variable {}: {known}; correct its name or remove it",
+            crate::sanitize::upstream(var)
+        )
+        .into());
+    }
     let mut out = Vec::new();
     for (name, t) in &top.targets {
         let raw = RawConfig {
@@ -281,6 +300,26 @@ mod tests {
             msg.contains("TTN_EXPORTER_TARGET_ACME_API_KEY is empty"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_key_variable_of_no_configured_target_is_an_error() {
+        let msg = run(
+            "[targets.acme]\n",
+            &[
+                ("TTN_EXPORTER_TARGET_ACME_API_KEY", "NNSXS.FAKE-ENV.X"),
+                ("TTN_EXPORTER_TARGET_ACMEE_API_KEY", "NNSXS.FAKE-ENV.X"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            msg.contains("unknown environment variable TTN_EXPORTER_TARGET_ACMEE_API_KEY"),
+            "{msg}"
+        );
+        assert!(msg.contains("TTN_EXPORTER_TARGET_ACME_API_KEY"), "{msg}");
+        assert!(!msg.contains("FAKE-ENV") && !msg.contains('\n'), "{msg}");
+        let msg = run("", &[("TTN_EXPORTER_TARGET_X_API_KEY", "NNSXS.FAKE-ENV.X")]).unwrap_err();
+        assert!(msg.contains("no [targets.NAME] is configured"), "{msg}");
     }
 
     #[test]

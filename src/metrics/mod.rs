@@ -179,5 +179,12 @@ fn write_health(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
     );
     let refused = s.gateways.iter().filter(|g| g.stats_refused).count();
     f.sample(&[], Value::U(refused as u64));
+    f.finish(out)?;
+    let mut f = Family::new(
+        "ttn_exporter_gateways_not_found",
+        "IDs of the explicit gateways list that the registry does not know (404 on GET /gateways/{id}): a typo or a deleted gateway; they have no gateway series.",
+        Kind::Gauge,
+    );
+    f.sample(&[], Value::U(s.not_found.len() as u64));
     f.finish(out)
 }

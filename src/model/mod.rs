@@ -232,6 +232,9 @@ pub struct Snapshot {
     pub duration: Duration,
     /// When the last successful refresh finished, if any ever did.
     pub last_success: Option<SystemTime>,
+    /// IDs of an explicit `gateways` list that the registry does not know
+    /// (404), sorted; not in `gateways`. Empty when the refresh failed.
+    pub not_found: Arc<Vec<String>>,
 }
 
 impl Snapshot {
@@ -248,6 +251,7 @@ impl Snapshot {
             finished_at: SystemTime::now(),
             duration,
             last_success,
+            not_found: Arc::default(),
         }
     }
 

@@ -26,6 +26,8 @@ pub const MAX_REFRESH_BYTES: usize = 16 * MAX_BODY_BYTES;
 pub enum Endpoint {
     /// `GET /gateways` (or a user's or organization's).
     ListGateways,
+    /// `GET /gateways/{id}`: one gateway's registry record.
+    GetGateway,
     /// `POST /gs/gateways/connection/stats`.
     BatchStats,
     /// `GET /gs/gateways/{id}/connection/stats`.
@@ -39,6 +41,7 @@ impl Endpoint {
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::ListGateways => "list_gateways",
+            Endpoint::GetGateway => "get_gateway",
             Endpoint::BatchStats => "batch_stats",
             Endpoint::GatewayStats => "gateway_stats",
             Endpoint::AuthInfo => "auth_info",

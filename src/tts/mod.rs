@@ -6,7 +6,10 @@
 //! refused; gateway IDs from the API are checked before they go into a URL;
 //! upstream text in errors is made one line and short ([`crate::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
-//! typed [`Error`]. Gateway locations and versions are read by [`location`];
+//! typed [`Error`]. An explicit `gateways` list is read from the registry
+//! one gateway at a time (`GET /gateways/{id}`, [`SINGLE_CONCURRENCY`] at
+//! once) and kept for [`REGISTRY_TTL`]: names and locations change rarely,
+//! stats every minute. Gateway locations and versions are read by [`location`];
 //! the events stream's subscription request is [`events`] (same client rules).
 
 mod auth_info;
@@ -44,6 +47,17 @@ pub const BATCH_SIZE: usize = 100;
 /// The registry fields a list asks for (`attributes` is added when
 /// `info_attributes` names some).
 const LIST_FIELDS: &str = "name,gateway_server_address,frequency_plan_ids,antennas,version_ids";
+/// The part of [`LIST_FIELDS`] anyone may read (lorawan-stack
+/// `ttnpb.PublicGatewayFields`): `GetGateway` refuses a mask with other
+/// fields with 403 when the key lacks "View gateway information" on the
+/// gateway, or when the gateway does not exist; under this mask it answers
+/// the public part, or 404 for a gateway that does not exist.
+const PUBLIC_FIELDS: &str = "name,gateway_server_address,frequency_plan_ids,antennas";
+
+/// How long the registry records of an explicit `gateways` list are kept
+/// before they are read again (one request per gateway). A changed list (a
+/// reload) is read at once.
+pub const REGISTRY_TTL: Duration = Duration::from_secs(600);
 
 pub use crate::model::DEFAULT_MAX_GATEWAYS;
 /// After the batch route was refused, refreshes that use single requests
@@ -77,6 +91,19 @@ pub struct Fetched {
     pub gateways: Vec<Gateway>,
     /// What was dropped rather than fail the refresh.
     pub dropped: Dropped,
+    /// IDs of an explicit `gateways` list that the registry does not know
+    /// (404), sorted; they are not in `gateways`.
+    pub not_found: Vec<String>,
+}
+
+/// An explicit list's registry records, as last read.
+struct Registry {
+    /// When they were read.
+    at: tokio::time::Instant,
+    /// The list they are of (deduplicated, in order).
+    ids: Vec<String>,
+    /// One per ID: the record, or `None` when the registry does not know it.
+    records: Vec<Option<Gateway>>,
 }
 
 /// The API client. Cheap to share behind an `Arc`.
@@ -93,6 +120,8 @@ pub struct Client {
     /// on their single GET) in the last refresh: asked alone, never in a
     /// batch (which would fail whole for them).
     refused: std::sync::Mutex<HashSet<String>>,
+    /// The registry records of an explicit list ([`REGISTRY_TTL`]).
+    registry: std::sync::Mutex<Option<Registry>>,
 }
 
 /// One gateway's single stats answer.
@@ -124,6 +153,7 @@ impl Client {
             fetches: AtomicU64::new(0),
             batch_refused_at: AtomicU64::new(NEVER),
             refused: std::sync::Mutex::new(HashSet::new()),
+            registry: std::sync::Mutex::new(None),
         })
     }
 
@@ -155,13 +185,21 @@ impl Client {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let budget = Budget::new();
         let mut dropped = Dropped::default();
+        let mut not_found = Vec::new();
         let mut gateways = match scope {
             Scope::Explicit(ids) => {
                 let mut seen = HashSet::new();
-                ids.iter()
+                let ids: Vec<String> = ids
+                    .iter()
                     .filter(|id| seen.insert(id.as_str()))
-                    .map(Gateway::with_id)
-                    .collect()
+                    .cloned()
+                    .collect();
+                if ids.len() > self.max_gateways {
+                    return Err(self.too_many(Endpoint::GetGateway));
+                }
+                let (found, missing) = self.registered(&ids, &budget).await;
+                not_found = missing;
+                found
             }
             Scope::All => self.list("gateways", &budget, &mut dropped).await?,
             Scope::Organization(o) => {
@@ -183,7 +221,131 @@ impl Client {
         gateways.sort_by(|a, b| a.id.cmp(&b.id));
         self.fill_stats(&mut gateways, &budget, &mut dropped)
             .await?;
-        Ok(Fetched { gateways, dropped })
+        not_found.sort();
+        Ok(Fetched {
+            gateways,
+            dropped,
+            not_found,
+        })
+    }
+
+    /// The registry records of `ids` (an explicit list), from the cache
+    /// while it is younger than [`REGISTRY_TTL`] and of the same list, else
+    /// read anew; with the IDs the registry does not know. A record that
+    /// cannot be read now (timeout, 5xx, 429) is the last one read, else the
+    /// bare ID, and the list is read again on the next refresh: the
+    /// registry is decoration, the stats decide the refresh.
+    async fn registered(&self, ids: &[String], budget: &Budget) -> (Vec<Gateway>, Vec<String>) {
+        let previous = {
+            let cached = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            match cached.as_ref() {
+                Some(r) if r.ids == ids && r.at.elapsed() < REGISTRY_TTL => {
+                    return split_records(ids, &r.records);
+                }
+                Some(r) => r
+                    .ids
+                    .iter()
+                    .cloned()
+                    .zip(r.records.iter().cloned())
+                    .collect::<HashMap<String, Option<Gateway>>>(),
+                None => HashMap::new(),
+            }
+        };
+        let futs: Vec<_> = ids
+            .iter()
+            .map(|id| async move { self.read_gateway(id, budget).await })
+            .collect();
+        let answers: Vec<Result<Option<Gateway>, Error>> = stream::iter(futs)
+            .buffered(SINGLE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut complete = true;
+        let mut first_error = None;
+        let records: Vec<Option<Gateway>> = ids
+            .iter()
+            .zip(answers)
+            .map(|(id, answer)| match answer {
+                Ok(r) => r,
+                Err(e) => {
+                    complete = false;
+                    first_error.get_or_insert(e);
+                    previous
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| Some(Gateway::with_id(id)))
+                }
+            })
+            .collect();
+        if let Some(e) = first_error {
+            tracing::warn!(
+                endpoint = Endpoint::GetGateway.as_str(),
+                "cannot read the registry record of every listed gateway ({e}); serving what is known and reading again next refresh"
+            );
+        }
+        let out = split_records(ids, &records);
+        if !out.1.is_empty() && previous.values().filter(|r| r.is_none()).count() != out.1.len() {
+            tracing::warn!(
+                "{} gateway ID(s) of `gateways` not found in the registry: {}; they are not exported (ttn_exporter_gateways_not_found)",
+                out.1.len(),
+                out.1.join(", ")
+            );
+        }
+        let mut cached = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        *cached = complete.then(|| Registry {
+            at: tokio::time::Instant::now(),
+            ids: ids.to_vec(),
+            records,
+        });
+        out
+    }
+
+    /// `GET /gateways/{id}`: its registry record, `None` when the registry
+    /// does not know it. Without "View gateway information" on it (or when
+    /// it does not exist) the full mask is refused with 403; the public
+    /// mask then answers its public part, or 404.
+    async fn read_gateway(&self, id: &str, budget: &Budget) -> Result<Option<Gateway>, Error> {
+        let full = if self.info_attributes.is_empty() {
+            LIST_FIELDS.to_owned()
+        } else {
+            format!("{LIST_FIELDS},attributes")
+        };
+        let in_gateway = |e: Error| Error::Gateway {
+            gateway_id: id.to_owned(),
+            source: Box::new(e),
+        };
+        for mask in [full.as_str(), PUBLIC_FIELDS] {
+            let url = self
+                .http
+                .url(&format!("gateways/{id}"), &[("field_mask", mask)]);
+            match self
+                .http
+                .request(Endpoint::GetGateway, Method::GET, url, None, budget)
+                .await
+            {
+                Ok((body, _)) => {
+                    let mut g = decode::<types::ApiGateway>(Endpoint::GetGateway, &body)
+                        .map_err(in_gateway)?;
+                    g.ids.gateway_id = id.to_owned();
+                    return Ok(Some(self.gateway_of(g)));
+                }
+                Err(Error::Status { status: 404, .. }) => return Ok(None),
+                Err(Error::Status { status: 403, .. }) if mask != PUBLIC_FIELDS => continue,
+                Err(e) => return Err(in_gateway(e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// A registry record as a [`Gateway`], with its `info_attributes`.
+    fn gateway_of(&self, mut g: types::ApiGateway) -> Gateway {
+        let mut attrs = std::mem::take(&mut g.attributes);
+        let mut gw = Gateway::from(g);
+        gw.info_labels = self
+            .info_attributes
+            .iter()
+            .map(|(key, label)| (label.clone(), attrs.remove(key).unwrap_or_default()))
+            .collect();
+        gw
     }
 
     fn too_many(&self, endpoint: Endpoint) -> Error {
@@ -253,7 +415,7 @@ impl Client {
             drop(body);
             let n = items.len();
             let mut new = 0;
-            for mut g in items {
+            for g in items {
                 // An ID goes into URLs: one that breaks the ID rule is
                 // dropped (and counted), never requested.
                 if !valid_tts_id(&g.ids.gateway_id) {
@@ -261,14 +423,7 @@ impl Client {
                     continue;
                 }
                 if seen.insert(g.ids.gateway_id.clone()) {
-                    let mut attrs = std::mem::take(&mut g.attributes);
-                    let mut gw = Gateway::from(g);
-                    gw.info_labels = self
-                        .info_attributes
-                        .iter()
-                        .map(|(key, label)| (label.clone(), attrs.remove(key).unwrap_or_default()))
-                        .collect();
-                    out.push(gw);
+                    out.push(self.gateway_of(g));
                     new += 1;
                 }
             }
@@ -501,4 +656,17 @@ impl Client {
             Err(e) => Err(in_gateway(e)),
         }
     }
+}
+
+/// The records of `ids` as (found gateways, IDs not found).
+fn split_records(ids: &[String], records: &[Option<Gateway>]) -> (Vec<Gateway>, Vec<String>) {
+    let mut found = Vec::with_capacity(records.len());
+    let mut missing = Vec::new();
+    for (id, r) in ids.iter().zip(records) {
+        match r {
+            Some(g) => found.push(g.clone()),
+            None => missing.push(id.clone()),
+        }
+    }
+    (found, missing)
 }

@@ -422,8 +422,10 @@ fn unreadable_key_file_exits_78_with_one_line() {
     assert_one_line_ex_config(
         "unreadable key file",
         &r,
-        &[p(s.key()), "permission denied".into()],
+        &[p(s.key()), "permission denied".into(), "sudo".into()],
     );
+    // The file exists: no hint to create (overwrite) it.
+    assert!(!r.stderr.contains("install -m"), "{}", r.stderr);
 }
 
 // ---------------------------------------------------------------------------

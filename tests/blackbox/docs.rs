@@ -184,3 +184,33 @@ fn documented(docs: &str, name: &str) -> bool {
         alts.split(',').any(|a| format!("{head}{a}{tail}") == name)
     })
 }
+
+/// On The Things Network `api_url` stays eu1 (gateway lists come from its
+/// Identity Server; nam1/au1 gateways are followed by their
+/// `gateway_server_address`): no shipped document points it elsewhere.
+#[test]
+fn no_document_points_api_url_at_a_regional_cluster() {
+    let mut files = documents();
+    files.extend(
+        [
+            "packaging/README.Debian",
+            "packaging/ttn-exporter.1",
+            "packaging/config.toml",
+        ]
+        .map(|p| root().join(p)),
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in text.lines() {
+            let l = line.to_ascii_lowercase();
+            let sets_url = l.contains("api_url") || l.contains("--api-url");
+            let regional = l.contains("nam1.cloud.thethings.network")
+                || l.contains("au1.cloud.thethings.network");
+            assert!(
+                !(sets_url && regional),
+                "{}: api_url at a regional cluster: {line}",
+                f.display()
+            );
+        }
+    }
+}

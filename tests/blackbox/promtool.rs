@@ -43,3 +43,34 @@ fn promtool_is_not_a_rubber_stamp() {
         promtool_check_metrics("# TYPE x_total counter\nx_total{a=\"1\"} 1\nbad line here\n");
     assert!(!clean, "promtool accepted garbage");
 }
+
+/// `legacy_metrics` keeps the Python exporter's gauge names, which are part
+/// of the interface baseline: promtool's only findings are the two `_count`
+/// gauges, as docs/metrics.md says.
+#[tokio::test]
+#[ignore = "needs promtool (apt install prometheus)"]
+async fn promtool_finds_only_the_documented_legacy_count_names() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let mut cfg = config(&fake.url());
+    cfg.legacy_metrics = true;
+    let exp = Exporter::start(cfg).await;
+    let out = exp.scrape().await;
+    exp.stop().await;
+    let (_, said) = promtool_check_metrics(&out);
+    let mut findings: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+    findings.sort_unstable();
+    assert_eq!(
+        findings,
+        [
+            "ttn_gateway_messages_downlink_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+            "ttn_gateway_messages_uplink_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+        ],
+        "{said}"
+    );
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    assert!(
+        docs.contains("should not have \"_count\"\nsuffix")
+            || docs.contains("should not have \"_count\" suffix")
+    );
+}

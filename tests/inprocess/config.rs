@@ -310,5 +310,7 @@ fn key_file_must_be_a_small_regular_file() {
         assert!(msg.contains(needle), "{}: {msg}", path.display());
         assert!(msg.contains(&path.display().to_string()), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
+        // It exists: never a hint to write the key over it.
+        assert!(!msg.contains("install -m"), "{msg}");
     }
 }

@@ -325,7 +325,9 @@ async fn one_batch_404_does_not_mean_single_requests_forever() {
     let api = Hostile::start(move |s| {
         let b = b.clone();
         async move {
-            if s.path == BATCH {
+            if s.path == "/api/v3/gateways/gw-a" {
+                json(200, r#"{"ids":{"gateway_id":"gw-a"}}"#)
+            } else if s.path == BATCH {
                 if b.fetch_add(1, Ordering::SeqCst) == 0 {
                     json(404, "{}")
                 } else {

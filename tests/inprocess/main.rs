@@ -24,6 +24,7 @@ mod hostile;
 mod last_status;
 mod location;
 mod probe;
+mod registry;
 mod reload;
 mod remembered;
 mod render;

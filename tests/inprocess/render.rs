@@ -59,6 +59,7 @@ fn snapshot(gateways: Vec<Gateway>, failure: Option<Failure>) -> Snapshot {
         finished_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         duration: Duration::from_millis(250),
         last_success: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        not_found: Default::default(),
     }
 }
 

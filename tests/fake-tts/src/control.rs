@@ -143,6 +143,7 @@ fn events(shared: &Shared, q: &[(String, String)]) -> Reply {
 fn counts(shared: &Shared) -> Reply {
     let body = json!({
         "list": shared.requests(Route::ListGateways),
+        "get": shared.requests(Route::GetGateway),
         "batch": shared.requests(Route::BatchStats),
         "single": shared.requests(Route::GatewayStats),
         "auth": shared.requests(Route::AuthInfo),
@@ -167,13 +168,14 @@ fn num<T: std::str::FromStr>(q: &[(String, String)], name: &str, default: T) -> 
 fn fault(shared: &Shared, q: &[(String, String)]) -> Reply {
     let routes: Vec<Route> = match query_one(q, "route") {
         Some("list") => vec![Route::ListGateways],
+        Some("get") => vec![Route::GetGateway],
         Some("batch") => vec![Route::BatchStats],
         Some("single") => vec![Route::GatewayStats],
         Some("auth") => vec![Route::AuthInfo],
         Some("all") => Route::ALL.to_vec(),
         other => {
             return bad(format!(
-                "route must be list|batch|single|auth|all, got {other:?}"
+                "route must be list|get|batch|single|auth|all, got {other:?}"
             ))
         }
     };

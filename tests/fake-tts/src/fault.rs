@@ -67,6 +67,8 @@ impl Fault {
 pub enum Route {
     /// `GET /gateways`, `/users/{id}/gateways`, `/organizations/{id}/gateways`.
     ListGateways,
+    /// `GET /gateways/{id}`: one gateway's registry record.
+    GetGateway,
     /// `POST /gs/gateways/connection/stats`.
     BatchStats,
     /// `GET /gs/gateways/{id}/connection/stats`.
@@ -77,8 +79,9 @@ pub enum Route {
 
 impl Route {
     /// All routes.
-    pub const ALL: [Route; 4] = [
+    pub const ALL: [Route; 5] = [
         Route::ListGateways,
+        Route::GetGateway,
         Route::BatchStats,
         Route::GatewayStats,
         Route::AuthInfo,

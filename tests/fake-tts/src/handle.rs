@@ -160,7 +160,7 @@ impl FakeTts {
     }
 
     /// Serves the unauthenticated control API under `/_fake/` (used by the binary):
-    /// `POST /_fake/fault?route=list|batch|single|auth|all&kind=...[&times=N]`,
+    /// `POST /_fake/fault?route=list|get|batch|single|auth|all&kind=...[&times=N]`,
     /// `POST /_fake/keys?key=A&key=B`, `POST /_fake/gateway_key?key=K&id=a&id=b`,
     /// `POST /_fake/gateways?n=N`, `POST /_fake/reset`, `GET /_fake/counts`,
     /// `POST /_fake/events?kind=synthetic|uplink|close|close_after|error|blank|garbage`

@@ -6,6 +6,7 @@
 //! | route | [`Route`] |
 //! | --- | --- |
 //! | `GET /gateways`, `GET /users/{id}/gateways`, `GET /organizations/{id}/gateways` | [`Route::ListGateways`] |
+//! | `GET /gateways/{id}` (one gateway's registry record, rights as lorawan-stack checks them) | [`Route::GetGateway`] |
 //! | `POST /gs/gateways/connection/stats` | [`Route::BatchStats`] |
 //! | `GET /gs/gateways/{id}/connection/stats` | [`Route::GatewayStats`] |
 //! | `GET /auth_info` | [`Route::AuthInfo`] |

@@ -17,7 +17,7 @@ const USAGE: &str = "usage: fake-tts [--listen 127.0.0.1:PORT] [--gateways N] [-
   --listen ADDR   address to bind (default 127.0.0.1:0)\n\
   --gateways N    serve FakeGateway::synthetic(0..N) (default 0)\n\
   --key KEY       accepted bearer token, repeatable (default the library's DEFAULT_KEY)\n\
-control API (no auth): POST /_fake/fault?route=list|batch|single|auth|all&kind=...[&times=N],\n\
+control API (no auth): POST /_fake/fault?route=list|get|batch|single|auth|all&kind=...[&times=N],\n\
   POST /_fake/keys?key=A&key=B, POST /_fake/gateway_key?key=K&id=a, POST /_fake/gateways?n=N,\n\
   POST /_fake/reset, GET /_fake/counts";
 

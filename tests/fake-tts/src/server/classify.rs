@@ -16,6 +16,7 @@ pub(super) enum Scope {
 /// A classified request.
 pub(super) enum Target {
     List(Scope),
+    Registry(String),
     Batch,
     Single(String),
     Auth,
@@ -27,6 +28,7 @@ impl Target {
     pub(super) fn route(&self) -> Option<Route> {
         match self {
             Target::List(_) => Some(Route::ListGateways),
+            Target::Registry(_) => Some(Route::GetGateway),
             Target::Batch => Some(Route::BatchStats),
             Target::Single(_) => Some(Route::GatewayStats),
             Target::Auth => Some(Route::AuthInfo),
@@ -47,6 +49,7 @@ pub(super) fn classify(method: &Method, path: &str) -> Target {
     }
     match (method, segs.as_slice()) {
         (&Method::GET, ["gateways"]) => Target::List(Scope::All),
+        (&Method::GET, ["gateways", id]) => Target::Registry((*id).to_owned()),
         (&Method::GET, ["users", id, "gateways"]) => Target::List(Scope::User((*id).to_owned())),
         (&Method::GET, ["organizations", id, "gateways"]) => {
             Target::List(Scope::Org((*id).to_owned()))

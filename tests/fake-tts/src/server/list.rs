@@ -1,6 +1,6 @@
 //! The gateway list routes: `GET /api/v3/gateways`, `/users/{id}/gateways` and
 //! `/organizations/{id}/gateways`, with pagination (`limit`, `page`, `X-Total-Count`) and
-//! field masks.
+//! field masks; and the registry read of one gateway, `GET /api/v3/gateways/{id}`.
 
 use serde_json::{json, Map, Value};
 
@@ -77,16 +77,86 @@ pub(super) fn list(
     let end = total.min(start.saturating_add(limit as usize));
     let items: Vec<Value> = selected[start..end]
         .iter()
-        .map(|g| gateway_json(g, &mask))
+        .map(|g| gateway_json(g, &mask, g.no_info_rights))
         .collect();
     Reply::json(200, json!({ "gateways": items }).to_string()).header("X-Total-Count", total)
 }
 
+/// The fields anyone may read of a gateway (lorawan-stack `ttnpb.PublicGatewayFields`,
+/// pkg/ttnpb/public.go), as far as this fake models them.
+const PUBLIC_FIELDS: [&str; 9] = [
+    "ids",
+    "created_at",
+    "updated_at",
+    "name",
+    "frequency_plan_ids",
+    "status_public",
+    "gateway_server_address",
+    "location_public",
+    "antennas",
+];
+
+/// `GET /api/v3/gateways/{id}?field_mask=...`, as lorawan-stack's `GetGateway`
+/// (pkg/identityserver/gateway_registry.go) answers it: without "View gateway
+/// information" (`RIGHT_GATEWAY_INFO`) on the gateway, a mask naming a field outside
+/// [`PUBLIC_FIELDS`] is refused with 403 (`no_gateway_rights` when the key has no right
+/// on it at all, which is also the answer for a gateway that does not exist, since
+/// `GatewayRights` answers no rights for it), and a mask of public fields only is read
+/// `PublicSafe`; a gateway that does not exist then answers 404 `gateway_not_found`.
+pub(super) fn get_gateway(
+    st: &State,
+    id: &str,
+    query: &[(String, String)],
+    principal: &Principal,
+) -> Reply {
+    let mask: Vec<String> = query_all(query, "field_mask")
+        .chain(query_all(query, "field_mask.paths"))
+        .flat_map(split_mask)
+        .collect();
+    let found = st.gateways.iter().find(|g| g.id == id);
+    // Rights of the key on the gateway: (any, RIGHT_GATEWAY_INFO).
+    let (any, info) = match (found, principal) {
+        (None, _) => (false, false),
+        (Some(g), Principal::User(_)) => (true, !g.no_info_rights),
+        (Some(g), Principal::Gateway(ids)) => {
+            let own = ids.iter().any(|i| i == id);
+            (own || g.status_public || g.location_public, own)
+        }
+    };
+    if !info && mask.iter().any(|p| !PUBLIC_FIELDS.contains(&p.as_str())) {
+        let reply = if any {
+            errors::error_body(
+                403,
+                "pkg/auth/rights",
+                "insufficient_gateway_rights",
+                "insufficient rights for gateway `{uid}`",
+                &[("uid", id)],
+            )
+        } else {
+            errors::no_gateway_rights(id)
+        };
+        return Reply::json(403, reply);
+    }
+    match found {
+        Some(g) => Reply::json(200, gateway_json(g, &mask, !info).to_string()),
+        None => Reply::json(
+            404,
+            errors::error_body(
+                404,
+                "pkg/identityserver/store",
+                "gateway_not_found",
+                "gateway with id `{gateway_id}` not found",
+                &[("gateway_id", id)],
+            ),
+        ),
+    }
+}
+
 /// A gateway as the Identity Server lists it, with the masked fields that are not empty;
-/// `PublicSafe` when the key lacks "View gateway information" on it.
-fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
+/// `PublicSafe` (`public_safe`) when the key lacks "View gateway information" on it.
+fn gateway_json(g: &FakeGateway, mask: &[String], public_safe: bool) -> Value {
     let hidden = |path: &str| {
-        g.no_info_rights
+        public_safe
             && match path {
                 "gateway_server_address" => !g.status_public,
                 "version_ids" | "attributes" => true,
@@ -126,7 +196,7 @@ fn gateway_json(g: &FakeGateway, mask: &[String]) -> Value {
             "antennas" => {
                 if let Some(a) = g.antennas.as_ref() {
                     let mut a = a.clone();
-                    if g.no_info_rights && !g.location_public {
+                    if public_safe && !g.location_public {
                         for ant in a.as_array_mut().into_iter().flatten() {
                             if let Some(o) = ant.as_object_mut() {
                                 o.remove("location");

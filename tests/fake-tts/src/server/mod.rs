@@ -153,6 +153,7 @@ fn answer(
     };
     match target {
         Target::List(scope) => list::list(&st, scope, query, &principal, repeat_page),
+        Target::Registry(id) => list::get_gateway(&st, id, query, &principal),
         Target::Batch => match batch {
             Some(req) => stats::batch_stats(&st, req, &principal),
             None => stats::batch_stats(&st, Err("no body".into()), &principal),

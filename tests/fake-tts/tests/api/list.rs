@@ -3,7 +3,7 @@
 use fake_tts::{synthetic_fleet, FakeGateway, FakeTts, Route};
 use serde_json::json;
 
-use crate::client::{get, ids, listed_ids, Client};
+use crate::client::{get, ids, listed_ids, req, Client};
 
 #[tokio::test]
 async fn pagination_with_total_count() {
@@ -112,5 +112,78 @@ async fn list_field_mask_and_scopes() {
     let r = get(&tts, "/api/v3/organizations/other/gateways").await;
     assert_eq!((r.status, r.total(), r.json()), (200, 0, json!({})));
     assert_eq!(tts.requests(Route::ListGateways), 7);
+    tts.shutdown().await;
+}
+
+/// `GET /gateways/{id}` answers as lorawan-stack's `GetGateway`: the record
+/// under the field mask with "View gateway information", 403 for a mask
+/// with non-public fields without it (also for an ID that does not exist),
+/// `PublicSafe` for a public mask, and 404 `gateway_not_found` for an
+/// unknown ID under a public mask.
+#[tokio::test]
+async fn get_one_gateway_as_the_registry_does() {
+    let mut shared = FakeGateway::synthetic(1);
+    shared.id = "shared".into();
+    shared.no_info_rights = true;
+    let tts = FakeTts::start(vec![FakeGateway::synthetic(1), shared]).await;
+    let full = "name,gateway_server_address,frequency_plan_ids,antennas,version_ids";
+    let public = "name,gateway_server_address,frequency_plan_ids,antennas";
+
+    let r = get(
+        &tts,
+        &format!("/api/v3/gateways/gw-000001?field_mask={full}"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let g = r.json();
+    assert_eq!(g["ids"]["gateway_id"], "gw-000001");
+    assert_eq!(g["name"], "Gateway 1");
+    assert_eq!(g["version_ids"]["model_id"], "conduit");
+    assert_eq!(g["antennas"][0]["location"]["latitude"], 50.001);
+    assert_eq!(tts.requests(Route::GetGateway), 1);
+
+    // unknown: 403 under a mask with a non-public field, 404 under a public one
+    get(&tts, &format!("/api/v3/gateways/nope?field_mask={full}"))
+        .await
+        .assert_error(403, "pkg/auth/rights", "no_gateway_rights");
+    get(&tts, &format!("/api/v3/gateways/nope?field_mask={public}"))
+        .await
+        .assert_error(404, "pkg/identityserver/store", "gateway_not_found");
+
+    // without "View gateway information": 403, or PublicSafe under a public mask
+    get(&tts, &format!("/api/v3/gateways/shared?field_mask={full}"))
+        .await
+        .assert_error(403, "pkg/auth/rights", "insufficient_gateway_rights");
+    let r = get(
+        &tts,
+        &format!("/api/v3/gateways/shared?field_mask={public}"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let g = r.json();
+    assert_eq!(g["name"], "Gateway 1");
+    assert!(g.get("version_ids").is_none());
+    assert!(g["antennas"][0].get("location").is_none(), "{g}");
+
+    // a gateway key reads its own gateway, not another
+    tts.set_gateway_key("NNSXS.GW-KEY.NOT-A-SECRET", &["gw-000001"]);
+    let own = req(
+        tts.addr(),
+        "GET",
+        &format!("/api/v3/gateways/gw-000001?field_mask={full}"),
+        Some("NNSXS.GW-KEY.NOT-A-SECRET"),
+        None,
+    )
+    .await;
+    assert_eq!(own.status, 200);
+    let other = req(
+        tts.addr(),
+        "GET",
+        &format!("/api/v3/gateways/shared?field_mask={full}"),
+        Some("NNSXS.GW-KEY.NOT-A-SECRET"),
+        None,
+    )
+    .await;
+    other.assert_error(403, "pkg/auth/rights", "no_gateway_rights");
     tts.shutdown().await;
 }
