@@ -321,11 +321,30 @@ ok "exit status 78, state failed, no restart (NRestarts=0 after 3 s)"
 ok "ttn.socket still active"
 
 # ---------------------------------------------------------------------------
-step "3: key written root:root 0600, env file -> fake; systemctl start ttn.service"
-printf '%s\n' "$KEY" | IN install -m 0600 -o root -g root /dev/stdin /etc/ttn-exporter/key || fail "cannot write the key"
+step "3: env file -> fake; the README's quick start writes the key and checks it; systemctl start ttn.service"
 # "localhost" rather than 127.0.0.1: name resolution must work in the sandbox
 printf 'TTN_EXPORTER_API_URL=%s\nTTN_EXPORTER_CACHE_TTL=5s\n' "${FAKE_URL/127.0.0.1/localhost}" |
 	IN install -m 0600 -o root -g root /dev/stdin /etc/ttn-exporter/env || fail "cannot write the env file"
+# Step 3 of the quick start in the packaged README, as a reader pastes it
+# (the key typed at `read -rs`; sudo is root here): it must write the key
+# root:root 0600 and `ttn-exporter check` must accept it, reading the env
+# file as the service does.
+QUICK=$(IN cat /usr/share/doc/ttn-exporter/README.md | awk '
+	/^3\. \*\*Write the key\*\*/ { f = 1 }
+	f && /^   ```sh/ { g = 1; next }
+	g && /^   ```/ { exit }
+	g { sub(/^   /, ""); print }')
+[[ $QUICK == *"read -rs"* && $QUICK == *"ttn-exporter check"* ]] ||
+	fail "no step 3 (read -rs ... ttn-exporter check) in the packaged README: '$QUICK'"
+printf '%s\n' "$KEY" | IN bash -c 'sudo() { "$@"; }; '"$QUICK" > "$WORK/quick-start.log" 2>&1 ||
+	{ sed 's/^/    /' "$WORK/quick-start.log" >&2; fail "the README's quick start step 3 failed"; }
+grep -q '^key accepted' "$WORK/quick-start.log" ||
+	{ sed 's/^/    /' "$WORK/quick-start.log" >&2; fail "ttn-exporter check (quick start) did not accept the key"; }
+KEY_BODY=${KEY#NNSXS.}; KEY_BODY=${KEY_BODY%.NOT-A-SECRET}
+grep -qF -- "$KEY_BODY" "$WORK/quick-start.log" && fail "the quick start printed the key"
+IN stat -c '%U:%G %a' /etc/ttn-exporter/key | grep -qx 'root:root 600' || fail "the quick start left the key file not root:root 0600"
+[[ $(IN cat /etc/ttn-exporter/key) == "$KEY" ]] || fail "the quick start wrote another key than was typed"
+ok "the README's quick start wrote the key (root:root 0600) and check accepted it: $(grep -m1 '^[0-9]* gateways' "$WORK/quick-start.log")"
 IN systemctl reset-failed ttn.service
 IN systemctl start ttn.service > "$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; fail "systemctl start ttn.service failed with the key in place"; }
 [[ $(prop ttn.service ActiveState)/$(prop ttn.service SubState) == active/running ]] ||
