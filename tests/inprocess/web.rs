@@ -155,3 +155,74 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         assert!(!msg.contains('\n'), "{msg}");
     }
 }
+
+/// Issue 21 item 1: 16 keep-alive clients from one address sending a wrong
+/// password over and over took every slot of the bcrypt queue, and 0 of 20
+/// correct logins from another address got through. Now one address holds
+/// at most its share: every new correct login from elsewhere is answered
+/// 200 within a 10 s scrape timeout while the flood runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_flood_from_one_address_does_not_lock_out_the_others() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 20 users, so each correct login is new (none served from memory).
+    let users: String = (0..20)
+        .map(|i| {
+            format!(
+                "  u{i}: '{}'\n",
+                bcrypt::hash(format!("pw-{i}"), 6).unwrap()
+            )
+        })
+        .collect();
+    let path = write_config(dir.path(), &format!("basic_auth_users:\n{users}"));
+    let web = web::load(&path, &Environment::default()).unwrap();
+    let exp = Exporter::start_with(config(&fake.url()), Limits::default(), web).await;
+    let url = exp.url("/metrics");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for _ in 0..16 {
+        let (url, stop, refused) = (url.clone(), stop.clone(), refused.clone());
+        flood.push(tokio::spawn(async move {
+            // One keep-alive connection per flooder, all from 127.0.0.1.
+            let c = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 1]))
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = c
+                    .get(&url)
+                    .basic_auth("u0", Some("wrong"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 401);
+                refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    while refused.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..20 {
+        let c = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let r = c
+            .get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+            .basic_auth(format!("u{i}"), Some(format!("pw-{i}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("login {i} not answered within the scrape timeout: {e}"));
+        assert_eq!(r.status(), 200, "login {i} during the flood");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in flood {
+        t.await.unwrap();
+    }
+    exp.stop().await;
+}
