@@ -144,6 +144,12 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         ("basic_auth_users: {}\n".into(), "basic_auth_users is empty"),
         ("basic_auth_users:\n  prometheus: $2y$10$short\n".into(), "not a complete bcrypt hash"),
         (format!("basic_auth_users:\n  p: '{h}'\n  p: '{h}'\n", h = bcrypt::hash("x", 4).unwrap()), "listed twice"),
+        // Issue 21 item 13: the parser took 10.3 s (quadratic in depth).
+        ("[".repeat(64_000), "line 1 is nested deeper than 32"),
+        ("{a: ".repeat(64_000), "nested deeper than 32"),
+        ("- ".repeat(64_000), "nested deeper than 32"),
+        ((0..40).map(|i| format!("{}a{i}:\n", " ".repeat(2 * i))).collect(), "line 34 is nested deeper"),
+        (format!("basic_auth_users: {}\n", "[".repeat(33)), "nested deeper than 32"),
     ];
     for (text, needle) in cases {
         let p = write_config(tls.dir.path(), &text);
@@ -154,6 +160,12 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         assert!(msg.contains("web.yml"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
     }
+    // Brackets in quotes and comments are not nesting.
+    let h = bcrypt::hash("x", 4).unwrap();
+    let text = format!("# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\nbasic_auth_users:\n  'p[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[': '{h}'\n  \"q{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\\\"\": '{h}'\n");
+    let p = write_config(tls.dir.path(), &text);
+    let web = web::load(&p, &Environment::default()).unwrap();
+    assert_eq!(web.auth.unwrap().len(), 2);
 }
 
 /// Issue 21 item 1: 16 keep-alive clients from one address sending a wrong
