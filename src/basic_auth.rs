@@ -3,15 +3,24 @@
 //!
 //! - one bcrypt verification runs at a time, and the permit is held by the
 //!   blocking task itself, so a client that hangs up does not free it early;
-//! - at most [`MAX_QUEUED`] requests wait for a verification; more are
-//!   refused at once (401) without hashing;
-//! - an unknown user is verified against a hash of the same cost as a real
-//!   one, so the answer time does not tell which users exist;
+//! - at most [`MAX_QUEUED`] requests wait for a verification, and at most
+//!   [`MAX_QUEUED_PER_CLIENT`] of them from one client address; more are
+//!   refused at once (401) without hashing, so a wrong-password flood from
+//!   one address cannot lock out the others (the verifications run in
+//!   arrival order: a login from elsewhere waits behind at most
+//!   `MAX_QUEUED - 1` of them);
+//! - an unknown user is verified against the hash of a real user, chosen
+//!   per user name by a keyed hash (fixed for the process, secret, weighted
+//!   by how many users have each cost), so an unknown name always costs
+//!   what one of the real users costs and the answer time does not tell
+//!   which users exist, whatever the mix of bcrypt costs;
 //! - a verified `Authorization` value is remembered (a scraper sends the same
 //!   header every time), so only new or wrong credentials pay for bcrypt.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +31,8 @@ use tokio::sync::Semaphore;
 
 /// Requests waiting for (or running) a bcrypt verification at most.
 pub const MAX_QUEUED: usize = 8;
+/// Of those, requests from one client address at most.
+pub const MAX_QUEUED_PER_CLIENT: usize = 2;
 /// Remembered accepted header values at most (then the memory is reset).
 const ACCEPTED_MAX: usize = 64;
 /// Highest bcrypt cost accepted (each step doubles the time).
@@ -61,8 +72,15 @@ impl<'de> Deserialize<'de> for Users {
 /// Basic auth for every request.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
-    /// Verified for unknown users: the costliest of the real hashes.
-    dummy: String,
+    /// The hashes in user order (with their cost), one of which an unknown
+    /// user is verified against.
+    dummies: Vec<(u32, String)>,
+    /// Keys the choice of dummy per unknown user name (random per process).
+    dummy_key: std::collections::hash_map::RandomState,
+    /// Requests queued per client address.
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// bcrypt verifications done, by cost (for tests and diagnostics).
+    rounds: Arc<Mutex<BTreeMap<u32, u64>>>,
     accepted: Mutex<HashSet<String>>,
     /// bcrypt checks at once.
     verifying: Arc<Semaphore>,
@@ -85,7 +103,7 @@ impl BasicAuth {
     /// complete bcrypt hash (`$2a$`, `$2b$` or `$2y$`, cost 4 to 16).
     pub fn new(users: Users) -> Result<BasicAuth, String> {
         let users = users.0;
-        let mut dummy: Option<(u32, &String)> = None;
+        let mut dummies = Vec::with_capacity(users.len());
         for (user, hash) in &users {
             let shown = user.escape_default();
             if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
@@ -108,18 +126,19 @@ impl BasicAuth {
                     "the bcrypt cost of `{shown}` is {cost}; use 4 to {MAX_COST} (htpasswd -nBC 10 {shown})"
                 ));
             }
-            if dummy.map_or(true, |(c, _)| cost > c) {
-                dummy = Some((cost, hash));
-            }
+            dummies.push((cost, hash.clone()));
         }
-        let Some((_, dummy)) = dummy else {
+        if dummies.is_empty() {
             return Err(
                 "basic_auth_users is empty; list users, or remove the key to turn basic auth off"
                     .to_owned(),
             );
-        };
+        }
         Ok(BasicAuth {
-            dummy: dummy.clone(),
+            dummies,
+            dummy_key: std::collections::hash_map::RandomState::new(),
+            per_client: Arc::default(),
+            rounds: Arc::default(),
             users,
             accepted: Mutex::new(HashSet::new()),
             verifying: Arc::new(Semaphore::new(1)),
@@ -139,8 +158,9 @@ impl BasicAuth {
     }
 
     /// True when `authorization` (the header value) names a user whose
-    /// bcrypt hash matches the password.
-    pub async fn check(self: &Arc<Self>, authorization: Option<&str>) -> bool {
+    /// bcrypt hash matches the password. `client` is the peer's address,
+    /// for the per-client share of the queue.
+    pub async fn check(self: &Arc<Self>, authorization: Option<&str>, client: IpAddr) -> bool {
         let Some(value) = authorization else {
             return false;
         };
@@ -150,9 +170,13 @@ impl BasicAuth {
         let Some((user, password)) = decode(value) else {
             return false;
         };
-        let (known, hash) = match self.users.get(&user) {
-            Some(h) => (true, h.clone()),
-            None => (false, self.dummy.clone()),
+        let (known, (cost, hash)) = match self.users.get(&user) {
+            Some(h) => (true, (cost_of(h), h.clone())),
+            None => (false, self.dummy_for(&user).clone()),
+        };
+        let Some(slot) = ClientSlot::take(&self.per_client, client) else {
+            tracing::debug!(%client, "too many basic auth checks waiting from this address; refusing without one");
+            return false;
         };
         let Ok(queued) = self.queued.clone().try_acquire_owned() else {
             tracing::debug!("too many basic auth checks waiting; refusing without one");
@@ -164,13 +188,20 @@ impl BasicAuth {
         // The permits move into the blocking task: they are released when
         // bcrypt is done, not when this request's future is dropped.
         let running = self.running.clone();
+        let rounds = self.rounds.clone();
         let verified = tokio::task::spawn_blocking(move || {
             let now = running.0.fetch_add(1, Ordering::SeqCst) + 1;
             running.1.fetch_max(now, Ordering::SeqCst);
             let ok = bcrypt::verify(password, &hash).unwrap_or(false);
             running.0.fetch_sub(1, Ordering::SeqCst);
+            *rounds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(cost)
+                .or_default() += 1;
             drop(permit);
             drop(queued);
+            drop(slot);
             ok
         })
         .await
@@ -184,6 +215,29 @@ impl BasicAuth {
             accepted.insert(value.to_owned());
         }
         ok
+    }
+
+    /// The cost and hash an unknown `user` is verified against: the same
+    /// for every request naming it, one of the real users' (each user as
+    /// likely as another, so each cost as likely as its share of users).
+    fn dummy_for(&self, user: &str) -> &(u32, String) {
+        let i = self.dummy_key.hash_one(user) % self.dummies.len() as u64;
+        // `i` < len, and `new` refuses an empty list.
+        &self.dummies[usize::try_from(i).unwrap_or(0)]
+    }
+
+    /// The bcrypt cost an unknown `user` is checked at (for tests).
+    pub fn dummy_cost(&self, user: &str) -> u32 {
+        self.dummy_for(user).0
+    }
+
+    /// bcrypt verifications done so far, by cost (for tests and
+    /// diagnostics).
+    pub fn verifications_by_cost(&self) -> BTreeMap<u32, u64> {
+        self.rounds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Checks running or waiting now (for tests and diagnostics).
@@ -201,6 +255,46 @@ impl BasicAuth {
     }
 }
 
+/// The cost of a hash that [`BasicAuth::new`] validated.
+fn cost_of(hash: &str) -> u32 {
+    hash.parse::<bcrypt::HashParts>()
+        .map_or(MAX_COST, |p| p.get_cost())
+}
+
+/// One client address's share of the queue; given back on drop.
+struct ClientSlot {
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ClientSlot {
+    /// A slot for `ip`, unless it holds [`MAX_QUEUED_PER_CLIENT`] already.
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<ClientSlot> {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_QUEUED_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            map: map.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// `Basic base64(user:password)` into its parts.
 fn decode(value: &str) -> Option<(String, String)> {
     let encoded = value.strip_prefix("Basic ")?;
@@ -215,6 +309,8 @@ fn decode(value: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     fn users(pairs: &[(&str, &str)]) -> Users {
         Users(
@@ -255,13 +351,110 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(pair)
             )
         };
-        assert!(!auth.check(Some(&header("nobody:right"))).await);
+        assert!(!auth.check(Some(&header("nobody:right")), LOCAL).await);
         assert_eq!(
             auth.peak_verifications(),
             1,
             "no bcrypt for an unknown user"
         );
-        assert!(auth.check(Some(&header("p:right"))).await);
+        assert!(auth.check(Some(&header("p:right")), LOCAL).await);
+    }
+
+    fn header(pair: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    /// Issue 21 item 3: with users at cost 4 and 12, an unknown user was
+    /// checked at 12 and answered 150 times slower than a wrong password
+    /// of the cost-4 user. Now each unknown name is checked at the cost of
+    /// one real user, the same every time, each cost as often as its users.
+    #[test]
+    fn an_unknown_user_costs_what_one_of_the_real_users_costs() {
+        let (c4, c12) = (
+            bcrypt::hash("x", 4).expect("hash"),
+            "$2y$12$".to_owned() + &bcrypt::hash("x", 4).expect("hash")[7..],
+        );
+        let auth = BasicAuth::new(users(&[("a", &c4), ("b", &c4), ("c", &c12)])).expect("valid");
+        let mut at = BTreeMap::<u32, usize>::new();
+        for i in 0..600 {
+            let name = format!("nobody-{i}");
+            let cost = auth.dummy_cost(&name);
+            assert_eq!(cost, auth.dummy_cost(&name), "the same name, the same cost");
+            *at.entry(cost).or_default() += 1;
+        }
+        assert_eq!(at.keys().copied().collect::<Vec<_>>(), [4, 12], "{at:?}");
+        // Two users of three have cost 4: so do about two unknown names of three.
+        assert!((300..500).contains(&at[&4]), "{at:?}");
+    }
+
+    /// The check itself runs at the chosen cost (counted per cost).
+    #[tokio::test]
+    async fn the_dummy_check_runs_at_the_chosen_cost() {
+        let (c4, c5) = (
+            bcrypt::hash("x", 4).expect("hash"),
+            bcrypt::hash("x", 5).expect("hash"),
+        );
+        let auth = Arc::new(BasicAuth::new(users(&[("four", &c4), ("five", &c5)])).expect("valid"));
+        let name = |cost| {
+            (0..)
+                .map(|i| format!("nobody-{i}"))
+                .find(|n| auth.dummy_cost(n) == cost)
+                .expect("some name")
+        };
+        let (n4, n5) = (name(4), name(5));
+        assert!(!auth.check(Some(&header(&format!("{n5}:x"))), LOCAL).await);
+        assert_eq!(auth.verifications_by_cost(), BTreeMap::from([(5, 1)]));
+        assert!(!auth.check(Some(&header(&format!("{n4}:x"))), LOCAL).await);
+        assert!(!auth.check(Some(&header("four:wrong")), LOCAL).await);
+        assert!(auth.check(Some(&header("five:x")), LOCAL).await);
+        assert_eq!(
+            auth.verifications_by_cost(),
+            BTreeMap::from([(4, 2), (5, 2)])
+        );
+    }
+
+    /// Issue 21 item 1: one address holds at most its share of the queue;
+    /// a login from another address is verified while it floods.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_cannot_take_every_slot() {
+        let hash = bcrypt::hash("right", 8).expect("hash");
+        let auth = Arc::new(BasicAuth::new(users(&[("p", &hash)])).expect("valid"));
+        let flooder: IpAddr = "192.0.2.1".parse().expect("ip");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (a, stop) = (auth.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    assert!(!a.check(Some(&header("p:wrong")), flooder).await);
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            auth.in_flight() <= MAX_QUEUED_PER_CLIENT,
+            "{}",
+            auth.in_flight()
+        );
+        for i in 0..5 {
+            // A new header value each time (trailing spaces), so none is
+            // answered from memory: each needs a verification.
+            let h = format!("{}{}", header("p:right"), " ".repeat(i));
+            assert!(
+                auth.check(Some(&h), other).await,
+                "login {i} refused during the flood"
+            );
+        }
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await.expect("flood task");
+        }
+        assert!(auth.verifications_by_cost()[&8] > 5);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +470,7 @@ mod tests {
         for _ in 0..20 {
             let a = auth.clone();
             let w = wrong.clone();
-            let h = tokio::spawn(async move { a.check(Some(&w)).await });
+            let h = tokio::spawn(async move { a.check(Some(&w), LOCAL).await });
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             h.abort();
         }
@@ -291,7 +484,7 @@ mod tests {
         for _ in 0..40 {
             let a = auth.clone();
             let w = wrong.clone();
-            tasks.push(tokio::spawn(async move { a.check(Some(&w)).await }));
+            tasks.push(tokio::spawn(async move { a.check(Some(&w), LOCAL).await }));
         }
         tokio::task::yield_now().await;
         assert!(auth.in_flight() <= MAX_QUEUED);

@@ -147,14 +147,23 @@ fn bad_request(msg: &str) -> Response<Full<Bytes>> {
 }
 
 /// `ttn-exporter check` for the named targets: one round trip each, a line
-/// each on stdout; an error naming the targets that failed.
+/// each on stdout; an error naming the targets that failed. Each target has
+/// the daemon's deadline for a refresh, its `refresh_timeout`.
 pub async fn check(targets: &[crate::config::Target]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for t in targets {
         let c = &t.config;
         let own = SelfMetrics::for_target()?;
         let client = Source::from_config(c, &own)?.client;
-        match client.fetch(&c.scope).await {
+        let fetched = tokio::time::timeout(c.refresh_timeout, client.fetch(&c.scope)).await;
+        let fetched = match fetched {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the refresh did not finish within {}s (refresh_timeout); check the API or raise refresh_timeout",
+                c.refresh_timeout.as_secs_f64()
+            )),
+        };
+        match fetched {
             Ok(gateways) => {
                 let connected = gateways.iter().filter(|g| g.is_connected()).count();
                 println!(

@@ -244,7 +244,7 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |req| {
             let caches = caches.clone();
             let auth = auth.clone();
-            async move { Ok::<_, Infallible>(handle(req, &caches, auth.as_ref()).await) }
+            async move { Ok::<_, Infallible>(handle(req, &caches, auth.as_ref(), ip).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -298,18 +298,20 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Answer one request; with `auth`, only with valid basic auth credentials.
+/// Answer one request from `client`; with `auth`, only with valid basic
+/// auth credentials.
 pub async fn handle<B>(
     req: Request<B>,
     caches: &Caches,
     auth: Option<&Arc<BasicAuth>>,
+    client: IpAddr,
 ) -> Response<Full<Bytes>> {
     if let Some(auth) = auth {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !auth.check(header).await {
+        if !auth.check(header, client).await {
             let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -81,6 +81,7 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
         secret_file::MAX_WEB_CONFIG_FILE,
     )
     .map_err(|why| err(format!("cannot read it: it {why}")))?;
+    too_deep(&text).map_err(err)?;
     // An empty file or one that configures nothing is a mistake, never a
     // silent "no TLS, no auth".
     let file: Option<WebConfigFile> =
@@ -103,6 +104,66 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
         Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(err)?)),
     };
     Ok(WebConfig { tls, auth })
+}
+
+/// Deepest nesting accepted in the web config (the format needs 3).
+const MAX_DEPTH: usize = 32;
+
+/// Refuse nesting deeper than [`MAX_DEPTH`] before the YAML parser sees it
+/// (its time grows with the square of the depth: 10 s for 64,000 `[`).
+/// Counts flow brackets outside quotes and comments, and block nesting by
+/// the indicators (`- `, `? `) and indentation that start a line.
+fn too_deep(text: &str) -> Result<(), String> {
+    let refuse = |line: usize| {
+        Err(format!(
+            "line {line} is nested deeper than {MAX_DEPTH} levels; the web config needs 3"
+        ))
+    };
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    for (n, line) in text.lines().enumerate() {
+        if quote.is_none() && flow == 0 {
+            let rest = line.trim_start_matches(' ');
+            let mut block = (line.len() - rest.len()) / 2;
+            let mut rest = rest;
+            while let Some(r) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+                block += 1;
+                rest = r.trim_start_matches(' ');
+            }
+            if block > MAX_DEPTH {
+                return refuse(n + 1);
+            }
+        }
+        let mut prev = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (Some(q), c) if c == q => {
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '"' | '\'') if " \t[{,:".contains(prev) => quote = Some(c),
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow > MAX_DEPTH {
+                        return refuse(n + 1);
+                    }
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    Ok(())
 }
 
 fn tls_acceptor(t: &TlsFile, env: &Environment) -> Result<tokio_rustls::TlsAcceptor, String> {

@@ -263,6 +263,16 @@ fn cases() -> Vec<Case> {
             needles: |s| vec![p(s.path("web.yml")), "FIFO".into()],
         },
         Case {
+            // Issue 21 item 13: 10.3 s of CPU before exit 78.
+            name: "web config nested 64,000 deep",
+            setup: |s, _| {
+                write_file(&s.path("web.yml"), &"[".repeat(64_000), 0o644);
+                let text = format!("web_config_file = \"{}\"\n", p(s.path("web.yml")));
+                write_file(&s.config(), &text, 0o644);
+            },
+            needles: |s| vec![p(s.path("web.yml")), "nested deeper than 32".into()],
+        },
+        Case {
             name: "TLS certificate is /dev/zero",
             setup: |s, _| {
                 write_file(

@@ -427,3 +427,26 @@ async fn the_whole_refresh_has_one_deadline() {
     );
     exp.stop().await;
 }
+
+/// Issue 21 item 14: `check` reported OK after 19 s against an API where
+/// the daemon reports a timeout. It now has the daemon's deadline,
+/// `refresh_timeout`, and says so.
+#[tokio::test]
+async fn check_has_the_daemons_refresh_timeout() {
+    let api = slow(Duration::from_secs(3600)).await;
+    let mut cfg = config(&api.url());
+    cfg.request_timeout = Duration::from_secs(60);
+    cfg.refresh_timeout = Duration::from_secs(1);
+    let targets = [ttn_exporter::config::Target {
+        name: "slow".into(),
+        config: cfg,
+    }];
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        ttn_exporter::probe::check(&targets),
+    )
+    .await
+    .expect("check ends by its deadline");
+    let e = result.expect_err("a refresh timeout is a failure");
+    assert!(format!("{e:#}").contains("slow"), "{e:#}");
+}

@@ -144,6 +144,12 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         ("basic_auth_users: {}\n".into(), "basic_auth_users is empty"),
         ("basic_auth_users:\n  prometheus: $2y$10$short\n".into(), "not a complete bcrypt hash"),
         (format!("basic_auth_users:\n  p: '{h}'\n  p: '{h}'\n", h = bcrypt::hash("x", 4).unwrap()), "listed twice"),
+        // Issue 21 item 13: the parser took 10.3 s (quadratic in depth).
+        ("[".repeat(64_000), "line 1 is nested deeper than 32"),
+        ("{a: ".repeat(64_000), "nested deeper than 32"),
+        ("- ".repeat(64_000), "nested deeper than 32"),
+        ((0..40).map(|i| format!("{}a{i}:\n", " ".repeat(2 * i))).collect(), "line 34 is nested deeper"),
+        (format!("basic_auth_users: {}\n", "[".repeat(33)), "nested deeper than 32"),
     ];
     for (text, needle) in cases {
         let p = write_config(tls.dir.path(), &text);
@@ -154,4 +160,81 @@ fn bad_web_configs_are_refused_with_a_clear_line() {
         assert!(msg.contains("web.yml"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
     }
+    // Brackets in quotes and comments are not nesting.
+    let h = bcrypt::hash("x", 4).unwrap();
+    let text = format!("# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\nbasic_auth_users:\n  'p[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[': '{h}'\n  \"q{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\\\"\": '{h}'\n");
+    let p = write_config(tls.dir.path(), &text);
+    let web = web::load(&p, &Environment::default()).unwrap();
+    assert_eq!(web.auth.unwrap().len(), 2);
+}
+
+/// Issue 21 item 1: 16 keep-alive clients from one address sending a wrong
+/// password over and over took every slot of the bcrypt queue, and 0 of 20
+/// correct logins from another address got through. Now one address holds
+/// at most its share: every new correct login from elsewhere is answered
+/// 200 within a 10 s scrape timeout while the flood runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_flood_from_one_address_does_not_lock_out_the_others() {
+    let fake = fake((0..4).map(FakeGateway::synthetic).collect()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 20 users, so each correct login is new (none served from memory).
+    let users: String = (0..20)
+        .map(|i| {
+            format!(
+                "  u{i}: '{}'\n",
+                bcrypt::hash(format!("pw-{i}"), 6).unwrap()
+            )
+        })
+        .collect();
+    let path = write_config(dir.path(), &format!("basic_auth_users:\n{users}"));
+    let web = web::load(&path, &Environment::default()).unwrap();
+    let exp = Exporter::start_with(config(&fake.url()), Limits::default(), web).await;
+    let url = exp.url("/metrics");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for _ in 0..16 {
+        let (url, stop, refused) = (url.clone(), stop.clone(), refused.clone());
+        flood.push(tokio::spawn(async move {
+            // One keep-alive connection per flooder, all from 127.0.0.1.
+            let c = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 1]))
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = c
+                    .get(&url)
+                    .basic_auth("u0", Some("wrong"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 401);
+                refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    while refused.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..20 {
+        let c = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let r = c
+            .get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+            .basic_auth(format!("u{i}"), Some(format!("pw-{i}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("login {i} not answered within the scrape timeout: {e}"));
+        assert_eq!(r.status(), 200, "login {i} during the flood");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in flood {
+        t.await.unwrap();
+    }
+    exp.stop().await;
 }
