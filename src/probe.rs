@@ -4,14 +4,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::cache::{Caches, Source};
 use crate::config::targets::{valid_name, MAX_NAME};
-use crate::metrics::{SelfMetrics, CONTENT_TYPE};
+use crate::metrics::{Body, SelfMetrics, CONTENT_TYPE};
 use crate::shard::Shard;
 
 /// Subtracted from the scraper's timeout so the answer arrives in time (as
@@ -80,7 +78,7 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
 }
 
 /// Answer `/probe` (`probe`) or `/metrics` with a query.
-pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Response<Full<Bytes>> {
+pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Response<Body> {
     let q = match parse_query(req.uri().query()) {
         Ok(q) => q,
         Err(e) => return bad_request(&e),
@@ -117,15 +115,15 @@ pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Respo
                 )
                 .await;
             if gzip {
-                r.gzip()
+                Body::bytes(r.gzip())
             } else {
-                r.plain()
+                r.plain_body()
             }
         }
-        _ if gzip => entry.rendered.gzip(),
-        _ => entry.rendered.plain(),
+        _ if gzip => Body::bytes(entry.rendered.gzip()),
+        _ => entry.rendered.plain_body(),
     };
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -136,8 +134,8 @@ pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Respo
 }
 
 /// 400 with `msg` (one line, built from validated input only).
-fn bad_request(msg: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{msg}\n"))));
+fn bad_request(msg: &str) -> Response<Body> {
+    let mut r = Response::new(Body::bytes(format!("{msg}\n")));
     *r.status_mut() = StatusCode::BAD_REQUEST;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

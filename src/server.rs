@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cache::Caches;
+use crate::metrics::Body;
 use crate::web::{BasicAuth, WebConfig};
 
 /// Bounds on what scrapers may cost us.
@@ -305,7 +305,7 @@ pub async fn handle<B>(
     caches: &Caches,
     auth: Option<&Arc<BasicAuth>>,
     client: IpAddr,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     if let Some(auth) = auth {
         let header = req
             .headers()
@@ -332,7 +332,7 @@ pub async fn handle<B>(
         "/metrics" => crate::probe::respond(&req, caches, false).await,
         "/" => {
             let entry = caches.default.get().await;
-            let mut r = Response::new(Full::new(crate::status_page::page(&entry)));
+            let mut r = Response::new(Body::bytes(crate::status_page::page(&entry)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(crate::status_page::CONTENT_TYPE),
@@ -347,8 +347,8 @@ pub async fn handle<B>(
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::bytes(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

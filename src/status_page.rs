@@ -45,7 +45,10 @@ pub fn page(entry: &Entry) -> Bytes {
         .status_page
         .get_or_init(|| {
             BUILDS.fetch_add(1, Ordering::Relaxed);
-            Bytes::from(render(&entry.snapshot))
+            let mut html = render(&entry.snapshot);
+            // Kept for the whole refresh: not the capacity reserved up front.
+            html.shrink_to_fit();
+            Bytes::from(html)
         })
         .clone()
 }

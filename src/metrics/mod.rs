@@ -8,18 +8,18 @@
 //! `process_*` metrics live in a `prometheus` crate registry and are encoded
 //! by its `TextEncoder`.
 
+pub mod body;
 pub mod gateways;
 pub mod text;
 
-use std::io::{Read, Write};
-use std::sync::OnceLock;
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+pub use self::body::Body;
 pub use self::gateways::write_gateways;
 pub use self::text::{escape_label_value, Family, Kind, Value};
 use crate::model::Snapshot;
@@ -28,19 +28,22 @@ pub use crate::self_metrics::SelfMetrics;
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// One refresh's output, ready to serve. Only the gzip is kept; the plain
-/// text is decompressed once, on the first scrape that asks for it.
+/// One refresh's output, ready to serve. Only the gzip is kept: a
+/// plain-text scrape gets it inflated as it is sent ([`Rendered::plain_body`]),
+/// so no copy of the whole text is ever held.
 #[derive(Debug)]
 pub struct Rendered {
     gzip: Bytes,
-    plain: OnceLock<Bytes>,
+    plain_len: u64,
 }
 
 impl Rendered {
-    fn from_gzip(gzip: Vec<u8>) -> Rendered {
+    fn from_gzip(mut gzip: Vec<u8>, plain_len: u64) -> Rendered {
+        // The encoder's Vec grew by doubling: keep only what is used.
+        gzip.shrink_to_fit();
         Rendered {
             gzip: Bytes::from(gzip),
-            plain: OnceLock::new(),
+            plain_len,
         }
     }
 
@@ -49,23 +52,39 @@ impl Rendered {
         self.gzip.clone()
     }
 
-    /// The text format.
+    /// Length of the text, bytes.
+    pub fn plain_len(&self) -> u64 {
+        self.plain_len
+    }
+
+    /// The text as an HTTP body, inflated from the gzip as it is sent.
+    pub fn plain_body(&self) -> Body {
+        Body::gunzip(self.gzip.clone(), self.plain_len)
+    }
+
+    /// The whole text, inflated now and not kept (tests, benchmarks).
     pub fn plain(&self) -> Bytes {
-        self.plain
-            .get_or_init(|| {
-                // The gzip trailer's ISIZE is the text's length (mod 2^32):
-                // allocate exactly that, not 8x the gzip and then doubling.
-                let len = self.gzip.len();
-                let isize = match self.gzip.get(len.saturating_sub(4)..) {
-                    Some(t) if len >= 18 => u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize,
-                    _ => 0,
-                };
-                let mut text = Vec::with_capacity(isize);
-                // Our own gzip of our own text: decoding cannot fail.
-                let _ = GzDecoder::new(&self.gzip[..]).read_to_end(&mut text);
-                Bytes::from(text)
-            })
-            .clone()
+        // Our own gzip of our own text, of the length counted when it was
+        // written: inflating it cannot fail.
+        self.plain_body().collect().unwrap_or_default()
+    }
+}
+
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -82,11 +101,14 @@ pub fn render_with(
     legacy: bool,
     extra: &dyn Fn(&mut dyn Write) -> std::io::Result<()>,
 ) -> Rendered {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    let mut out = Counting {
+        inner: GzEncoder::new(Vec::new(), Compression::default()),
+        written: 0,
+    };
     // Writing into a Vec cannot fail.
-    let _ = write_exposition(snapshot, own, legacy, &mut gz);
-    let _ = extra(&mut gz);
-    Rendered::from_gzip(gz.finish().unwrap_or_default())
+    let _ = write_exposition(snapshot, own, legacy, &mut out);
+    let _ = extra(&mut out);
+    Rendered::from_gzip(out.inner.finish().unwrap_or_default(), out.written)
 }
 
 /// A second source rendered into every refresh's output (the events

@@ -16,6 +16,7 @@ mod common;
 mod abuse;
 mod config;
 mod demo;
+mod encoding;
 mod events;
 mod exporter;
 mod fuzz;

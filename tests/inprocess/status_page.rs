@@ -18,7 +18,13 @@ async fn a_10000_gateway_page_is_built_once_per_refresh() {
     let mut fleet: Vec<FakeGateway> = (0..10_000).map(FakeGateway::synthetic).collect();
     fleet[5].name = Some("<script>alert('pwned')</script> & co".into());
     let fake = fake(fleet).await;
-    let exp = Exporter::start(config(&fake.url())).await;
+    // 10,000 gateways in a debug build beside other tests: more than the
+    // default 8 s refresh deadline may pass on a busy machine.
+    let mut cfg = config(&fake.url());
+    cfg.refresh_timeout = std::time::Duration::from_secs(120);
+    cfg.request_timeout = std::time::Duration::from_secs(120);
+    cfg.cache_ttl = std::time::Duration::from_secs(600);
+    let exp = Exporter::start(cfg.clone()).await;
     let c = client();
     let get_page = || async {
         let r = c.get(exp.url("/")).send().await.unwrap();
@@ -55,7 +61,7 @@ async fn a_10000_gateway_page_is_built_once_per_refresh() {
 
     // A new refresh (here: a reload) makes one new page.
     exp.cache
-        .set_source(Source::from_config(&config(&fake.url()), exp.cache.self_metrics()).unwrap());
+        .set_source(Source::from_config(&cfg, exp.cache.self_metrics()).unwrap());
     let pages = futures::future::join_all((0..20).map(|_| get_page())).await;
     assert!(pages.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(exp.cache.refreshes(), 2);
