@@ -228,11 +228,13 @@ async fn run(args: Args) -> Result<Value, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    // As the exporter binary (src/main.rs): one malloc arena.
+    // As the exporter binary (src/main.rs): one malloc arena, a fixed
+    // mmap threshold of 128 KiB.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called before any other thread exists; only sets a limit.
+    // SAFETY: called before any other thread exists; only sets limits.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
     let args = match parse_args() {
         Ok(Some(a)) => a,

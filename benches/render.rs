@@ -12,8 +12,8 @@
 //! - `text`: `metrics::write_gateways` into a sink, the formatting alone;
 //! - `text_gzip_fast`: `write_gateways` into gzip level 1, the alternative
 //!   discussed in docs/performance.md;
-//! - `plain_from_gzip`: `Rendered::plain`, the one decompression the first
-//!   plain-text scrape after a refresh pays.
+//! - `plain_from_gzip`: `Rendered::plain`, the whole decompression, as
+//!   every plain-text scrape pays it (inflated as it is sent, not kept).
 //!
 //! Output sizes (plain, gzip level 6 and level 1) are printed first.
 //! Samples are few and short so the whole run stays around a minute.
