@@ -17,6 +17,7 @@ mod dashboard;
 mod docs;
 mod events_stream;
 mod local;
+mod man;
 mod probe_prometheus;
 mod process;
 mod prometheus;
