@@ -4,7 +4,8 @@
 //! - one bcrypt verification runs at a time, and the permit is held by the
 //!   blocking task itself, so a client that hangs up does not free it early;
 //! - at most [`MAX_QUEUED`] requests wait for a verification, and at most
-//!   [`MAX_QUEUED_PER_CLIENT`] of them from one client address; more are
+//!   [`MAX_QUEUED_PER_CLIENT`] of them from one client address (an IPv6
+//!   client by its /64); more are
 //!   refused at once (401) without hashing, so a wrong-password flood from
 //!   one address cannot lock out the others (the verifications run in
 //!   arrival order: a login from elsewhere waits behind at most
@@ -261,6 +262,17 @@ fn cost_of(hash: &str) -> u32 {
         .map_or(MAX_COST, |p| p.get_cost())
 }
 
+/// The address a share of the queue belongs to: IPv4 as is, IPv6 by its
+/// /64 (one host usually has a whole /64 to pick addresses from).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
+
 /// One client address's share of the queue; given back on drop.
 struct ClientSlot {
     map: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -270,6 +282,7 @@ struct ClientSlot {
 impl ClientSlot {
     /// A slot for `ip`, unless it holds [`MAX_QUEUED_PER_CLIENT`] already.
     fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = client_key(ip);
         let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(ip).or_insert(0);
         if *n >= MAX_QUEUED_PER_CLIENT {
@@ -414,6 +427,20 @@ mod tests {
             auth.verifications_by_cost(),
             BTreeMap::from([(4, 2), (5, 2)])
         );
+    }
+
+    #[test]
+    fn ipv6_clients_share_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::7".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let map = Arc::default();
+        let _held = [ClientSlot::take(&map, a), ClientSlot::take(&map, b)];
+        assert!(ClientSlot::take(&map, a).is_none());
+        assert!(ClientSlot::take(&map, c).is_some());
+        assert!(ClientSlot::take(&map, LOCAL).is_some());
     }
 
     /// Issue 21 item 1: one address holds at most its share of the queue;

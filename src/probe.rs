@@ -102,18 +102,25 @@ pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Respo
     let gzip = accepts_gzip(req.headers());
     let timeout = req.headers().get("x-prometheus-scrape-timeout-seconds");
     let wait = scrape_wait(timeout.and_then(|v| v.to_str().ok()));
+    let started = tokio::time::Instant::now();
     let entry = target.get_within(wait).await;
     let body = match q.shard {
         Some(shard) if shard.count > 1 => {
-            let r = entry
+            let own = target.self_metrics();
+            let build = entry
                 .shards
-                .get(
-                    shard,
-                    &entry.snapshot,
-                    target.self_metrics(),
-                    target.extra(),
-                )
-                .await;
+                .get(shard, &entry.snapshot, own, target.extra());
+            // The build's wait has what is left of the scrape's.
+            let r = match wait {
+                None => build.await,
+                Some(w) => {
+                    let left = w.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, build).await {
+                        Ok(r) => r,
+                        Err(_) => std::sync::Arc::new(entry.shards.timed_out(w, own)),
+                    }
+                }
+            };
             if gzip {
                 Body::bytes(r.gzip())
             } else {

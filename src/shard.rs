@@ -13,6 +13,13 @@
 //! partition the fleet, so that is at most that many full bodies); a shard
 //! of any other N is built for its request and not kept, one such build at
 //! a time.
+//!
+//! The layouts in use keep their place: a new refresh starts with the
+//! layouts asked for during one of the last [`KEEP_IDLE_REFRESHES`]
+//! refreshes (see [`ShardBodies::inherit`]), so that a scraper asking for
+//! unknown layouts right after each refresh cannot push out the ones in
+//! regular use. The wait for a shard build is bounded by the scrape's
+//! timeout like the wait for a refresh ([`crate::probe`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +32,9 @@ use crate::model::{Failure, FailureKind, Snapshot};
 pub const MAX_SHARDS: u32 = 1024;
 /// How many distinct values of `shards` keep their bodies per refresh.
 pub const CACHED_LAYOUTS: usize = 2;
+/// A kept layout that no request asked for during this many refreshes in
+/// a row gives its place up.
+pub const KEEP_IDLE_REFRESHES: u32 = 3;
 
 /// FNV-1a 64 of the gateway ID's UTF-8 bytes.
 pub fn gateway_hash(gateway_id: &str) -> u64 {
@@ -80,11 +90,22 @@ fn decimal(s: &str) -> Option<u32> {
 
 type Body = Arc<OnceCell<Arc<Rendered>>>;
 
+/// One value of N with its shards' bodies.
+#[derive(Debug)]
+struct Layout {
+    count: u32,
+    cells: Vec<Body>,
+    /// Asked for during this refresh.
+    used: bool,
+    /// Refreshes in a row before this one during which it was not asked for.
+    idle: u32,
+}
+
 /// The shard bodies of one refresh; see the module docs for the bounds.
 #[derive(Debug)]
 pub struct ShardBodies {
     legacy: bool,
-    layouts: Mutex<Vec<(u32, Vec<Body>)>>,
+    layouts: Mutex<Vec<Layout>>,
     built: std::sync::atomic::AtomicU64,
 }
 
@@ -99,6 +120,38 @@ impl ShardBodies {
             layouts: Mutex::new(Vec::new()),
             built: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Keep the places of the layouts of `previous` (the refresh before)
+    /// that were asked for during one of the last [`KEEP_IDLE_REFRESHES`]
+    /// refreshes; their bodies are built again, from this refresh.
+    pub fn inherit(&self, previous: &ShardBodies) {
+        let kept: Vec<Layout> = previous
+            .lock()
+            .iter()
+            .filter_map(|l| {
+                let idle = if l.used { 0 } else { l.idle + 1 };
+                (idle < KEEP_IDLE_REFRESHES).then(|| Layout {
+                    count: l.count,
+                    cells: (0..l.count).map(|_| Body::default()).collect(),
+                    used: false,
+                    idle,
+                })
+            })
+            .collect();
+        let mut layouts = self.lock();
+        if layouts.is_empty() {
+            *layouts = kept;
+        }
+    }
+
+    /// The values of N whose bodies this refresh keeps (for tests).
+    pub fn layouts(&self) -> Vec<u32> {
+        self.lock().iter().map(|l| l.count).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Layout>> {
+        self.layouts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Shard bodies built so far for this refresh.
@@ -143,17 +196,36 @@ impl ShardBodies {
     }
 
     fn cell(&self, shard: Shard) -> Option<Body> {
-        let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
-        let i = match layouts.iter().position(|(n, _)| *n == shard.count) {
+        let mut layouts = self.lock();
+        let i = match layouts.iter().position(|l| l.count == shard.count) {
             Some(i) => i,
             None if layouts.len() < CACHED_LAYOUTS => {
-                let cells = (0..shard.count).map(|_| Body::default()).collect();
-                layouts.push((shard.count, cells));
+                layouts.push(Layout {
+                    count: shard.count,
+                    cells: (0..shard.count).map(|_| Body::default()).collect(),
+                    used: false,
+                    idle: 0,
+                });
                 layouts.len() - 1
             }
             None => return None,
         };
-        layouts[i].1.get(shard.index as usize).cloned()
+        layouts[i].used = true;
+        layouts[i].cells.get(shard.index as usize).cloned()
+    }
+
+    /// What a scrape gets that stopped waiting for its shard after
+    /// `waited`: `ttn_up 0`, reason `timeout`, and no gateway series.
+    pub fn timed_out(&self, waited: std::time::Duration, own: &SelfMetrics) -> Rendered {
+        own.scrape_timed_out();
+        let failure = Failure::ours(
+            FailureKind::Timeout,
+            format!(
+                "the shard was not built within the scrape's {:.1}s; it continues and serves the next scrape",
+                waited.as_secs_f64()
+            ),
+        );
+        render(&Snapshot::failed(failure, waited, None), own, self.legacy)
     }
 }
 

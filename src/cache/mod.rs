@@ -290,7 +290,12 @@ impl Cache {
             source.legacy_metrics,
             &write_extra,
         );
-        Entry::new(snapshot, rendered, until, source.legacy_metrics)
+        let entry = Entry::new(snapshot, rendered, until, source.legacy_metrics);
+        // The shard layouts in use keep their places ([`crate::shard`]).
+        if let Some(previous) = self.lock().current.clone() {
+            entry.shards.inherit(&previous.shards);
+        }
+        entry
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

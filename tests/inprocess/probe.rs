@@ -329,6 +329,102 @@ async fn shard_bodies_are_bounded_and_rebuilt_after_a_refresh() {
     exp.stop().await;
 }
 
+/// Issue 21 item 2: a scraper asking for `shards=1024` and `shards=1023`
+/// right after each refresh took both kept layouts, and a real
+/// `shards=4` scrape waited behind uncached builds. Now the layouts in use
+/// keep their places in the next refresh, and unknown ones get what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_shard_layouts_cannot_evict_the_ones_in_use() {
+    let fake = fake(fake_tts::synthetic_fleet(40)).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    let scrape_all = |n: u32| {
+        let exp = &exp;
+        async move {
+            let mut union = BTreeSet::new();
+            for i in 0..n {
+                let (_, t) = get(&exp.url(&format!("/metrics?shard={i}&shards={n}")), false).await;
+                union.extend(ids(&t));
+            }
+            union
+        }
+    };
+    assert_eq!(scrape_all(4).await.len(), 40);
+    for refresh in 2..=5 {
+        let own = exp.cache.self_metrics();
+        exp.cache
+            .set_source(Source::from_config(&config(&fake.url()), own).unwrap());
+        // The squatter comes first, from a fresh refresh.
+        for n in [1024u32, 1023] {
+            let _ = get(&exp.url(&format!("/metrics?shard=0&shards={n}")), false).await;
+        }
+        assert_eq!(exp.cache.refreshes(), refresh);
+        let e = exp.cache.peek().unwrap();
+        assert_eq!(e.shards.layouts(), [4, 1024], "refresh {refresh}");
+        assert_eq!(scrape_all(4).await.len(), 40);
+        // Layout 4 was built once per shard, from the cache; 1023 alone
+        // was built for its request.
+        assert_eq!(e.shards.built(), 1 + 1 + 4, "refresh {refresh}");
+    }
+    // A layout nobody asks for any more gives its place up.
+    for refresh in 6..=9 {
+        let own = exp.cache.self_metrics();
+        exp.cache
+            .set_source(Source::from_config(&config(&fake.url()), own).unwrap());
+        let _ = get(&exp.url("/metrics?shard=0&shards=1024"), false).await;
+        assert_eq!(exp.cache.refreshes(), refresh);
+    }
+    let e = exp.cache.peek().unwrap();
+    assert_eq!(e.shards.layouts(), [1024]);
+    exp.stop().await;
+}
+
+/// Issue 21 item 2: the wait for a shard build ignored
+/// `X-Prometheus-Scrape-Timeout-Seconds` (15.5 s for a 10 s scrape). With
+/// uncached builds of a large fleet queued ahead, a scrape is answered by
+/// its timeout with `ttn_up 0` and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_for_a_shard_build_honours_the_scrape_timeout() {
+    let fake = fake(fake_tts::synthetic_fleet(10_000)).await;
+    let exp = Exporter::start(config(&fake.url())).await;
+    // Both kept layouts taken, then uncached builds queued.
+    for n in [2u32, 3] {
+        let _ = get(&exp.url(&format!("/metrics?shard=0&shards={n}")), false).await;
+    }
+    let mut queued = Vec::new();
+    for n in 5..37u32 {
+        let url = exp.url(&format!("/metrics?shard=0&shards={n}"));
+        queued.push(tokio::spawn(async move { get(&url, false).await }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = client()
+        .get(exp.url("/metrics?shard=1&shards=4"))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "0.2")
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&out, "ttn_up"),
+        Some(0.0),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+    assert!(
+        out.contains("the shard was not built within the scrape's 0.1s"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+    assert_eq!(value(&out, "ttn_exporter_scrape_timeouts_total"), Some(1.0));
+    assert!(ids(&out).is_empty());
+    for q in queued {
+        assert_eq!(q.await.unwrap().0, 200);
+    }
+    exp.stop().await;
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
 
