@@ -59,3 +59,4 @@ pub mod status_page;
 pub mod systemd;
 pub mod tts;
 pub mod web;
+pub mod web_tls;

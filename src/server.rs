@@ -241,10 +241,18 @@ pub async fn serve(
         let web = web.read().unwrap_or_else(|e| e.into_inner()).clone();
         let caches = caches.clone();
         let auth = web.auth.clone();
+        let extra = web.headers.clone();
         let service = hyper::service::service_fn(move |req| {
             let caches = caches.clone();
             let auth = auth.clone();
-            async move { Ok::<_, Infallible>(handle(req, &caches, auth.as_ref(), ip).await) }
+            let extra = extra.clone();
+            async move {
+                let mut r = handle(req, &caches, auth.as_ref(), ip).await;
+                for (name, value) in extra.iter() {
+                    r.headers_mut().insert(name.clone(), value.clone());
+                }
+                Ok::<_, Infallible>(r)
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -256,7 +264,8 @@ pub async fn serve(
                         .watch(builder.serve_connection(TokioIo::new(stream), service))
                         .await
                 }
-                Some(acceptor) => {
+                Some(tls) => {
+                    let acceptor = tls.acceptor();
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             watcher

@@ -14,17 +14,17 @@
 //! silently ignored. Under systemd, files named in `/etc/ttn-exporter/` are
 //! read from the service's credentials (the directory is root-only).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 pub use crate::basic_auth::BasicAuth;
 use crate::basic_auth::Users;
 use crate::secret_file;
 use crate::systemd::{credential_path, Environment};
+pub use crate::web_tls::Tls;
+use crate::web_tls::TlsFile;
 
 /// A web config problem: one line naming the file, what is wrong and what
 /// to do.
@@ -43,22 +43,88 @@ struct WebConfigFile {
     tls_server_config: Option<TlsFile>,
     #[serde(default)]
     basic_auth_users: Option<Users>,
+    #[serde(default)]
+    http_server_config: Option<HttpFile>,
 }
 
+/// `http_server_config`: only `headers` (HTTP/2 is not served).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TlsFile {
-    cert_file: PathBuf,
-    key_file: PathBuf,
+struct HttpFile {
+    #[serde(default)]
+    headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// The headers exporter-toolkit lets a web config add, with the values it
+/// accepts (none listed: any).
+const EXTRA_HEADERS: [(&str, &[&str]); 5] = [
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+/// Check `headers` as exporter-toolkit does; blank values are left out.
+fn headers(map: &std::collections::BTreeMap<String, String>) -> Result<Headers, String> {
+    let mut out = Vec::new();
+    for (name, value) in map {
+        let Some((_, allowed)) = EXTRA_HEADERS.iter().find(|(n, _)| n == name) else {
+            let names: Vec<&str> = EXTRA_HEADERS.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "http_server_config.headers: {name:?} cannot be configured; only {}",
+                names.join(", ")
+            ));
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+            return Err(format!(
+                "http_server_config.headers: {name} must be one of {allowed:?}, not {value:?}"
+            ));
+        }
+        let v = hyper::header::HeaderValue::from_str(value).map_err(|_| {
+            format!("http_server_config.headers: the value of {name} is not a valid header value")
+        })?;
+        out.push((hyper::header::HeaderName::from_static(static_name(name)), v));
+    }
+    Ok(Arc::from(out))
+}
+
+/// The lower-case `'static` name of one of [`EXTRA_HEADERS`].
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "Strict-Transport-Security" => "strict-transport-security",
+        "X-Content-Type-Options" => "x-content-type-options",
+        "X-Frame-Options" => "x-frame-options",
+        "X-XSS-Protection" => "x-xss-protection",
+        _ => "content-security-policy",
+    }
+}
+
+/// Response headers added to every answer.
+pub type Headers = Arc<[(hyper::header::HeaderName, hyper::header::HeaderValue)]>;
+
 /// Loaded web configuration: TLS acceptor and/or basic auth users.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WebConfig {
     /// TLS for every connection, when configured.
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub tls: Option<Arc<Tls>>,
     /// Basic auth for every request, when configured.
     pub auth: Option<Arc<BasicAuth>>,
+    /// Headers added to every response (`http_server_config.headers`).
+    pub headers: Headers,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tls: None,
+            auth: None,
+            headers: Arc::from(Vec::new()),
+        }
+    }
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -66,6 +132,7 @@ impl std::fmt::Debug for WebConfig {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
             .field("auth", &self.auth.as_ref().map(|a| a.len()))
+            .field("headers", &self.headers.len())
             .finish()
     }
 }
@@ -87,7 +154,13 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
     let file: Option<WebConfigFile> =
         serde_yaml::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
     let file = match file {
-        Some(f) if f.tls_server_config.is_some() || f.basic_auth_users.is_some() => f,
+        Some(f)
+            if f.tls_server_config.is_some()
+                || f.basic_auth_users.is_some()
+                || f.http_server_config.is_some() =>
+        {
+            f
+        }
         _ => {
             return Err(err(
                 "it configures neither tls_server_config nor basic_auth_users; fix it or drop web_config_file"
@@ -97,13 +170,17 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
     };
     let tls = match file.tls_server_config {
         None => None,
-        Some(t) => Some(tls_acceptor(&t, env).map_err(err)?),
+        Some(t) => Some(Arc::new(Tls::load(&t, env).map_err(err)?)),
+    };
+    let headers = match file.http_server_config.and_then(|h| h.headers) {
+        None => Arc::from(Vec::new()),
+        Some(h) => headers(&h).map_err(err)?,
     };
     let auth = match file.basic_auth_users {
         None => None,
         Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(err)?)),
     };
-    Ok(WebConfig { tls, auth })
+    Ok(WebConfig { tls, auth, headers })
 }
 
 /// Deepest nesting accepted in the web config (the format needs 3).
@@ -164,53 +241,4 @@ fn too_deep(text: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn tls_acceptor(t: &TlsFile, env: &Environment) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let cert_path = credential_path(&t.cert_file, env);
-    let key_path = credential_path(&t.key_file, env);
-    let cert_pem =
-        secret_file::read_text(&cert_path, secret_file::MAX_PEM_FILE).map_err(|why| {
-            format!(
-                "cannot read certificates from {}: it {why}",
-                t.cert_file.display()
-            )
-        })?;
-    let key_pem = secret_file::read_text(&key_path, secret_file::MAX_PEM_FILE).map_err(|why| {
-        format!(
-            "cannot read the private key from {}: it {why}",
-            t.key_file.display()
-        )
-    })?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            format!(
-                "cannot read certificates from {}: {e}",
-                t.cert_file.display()
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in {}", t.cert_file.display()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
-        format!(
-            "cannot read the private key from {}: {e}",
-            t.key_file.display()
-        )
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            format!(
-                "{} and {} do not form a usable certificate and key: {e}",
-                t.cert_file.display(),
-                t.key_file.display()
-            )
-        })?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

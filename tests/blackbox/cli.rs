@@ -286,6 +286,24 @@ fn cases() -> Vec<Case> {
             needles: |_| vec!["/dev/zero".into(), "character device".into()],
         },
         Case {
+            name: "a cipher suite rustls lacks",
+            setup: |s, _| {
+                write_file(
+                    &s.path("web.yml"),
+                    "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n",
+                    0o644,
+                );
+                let text = format!("web_config_file = \"{}\"\n", p(s.path("web.yml")));
+                write_file(&s.config(), &text, 0o644);
+            },
+            needles: |s| {
+                vec![
+                    p(s.path("web.yml")),
+                    "TLS_RSA_WITH_AES_128_CBC_SHA is not supported".into(),
+                ]
+            },
+        },
+        Case {
             name: "check with a bad config exits 78 too",
             setup: |s, c| {
                 write_file(&s.config(), "bogus = 1\n", 0o644);

@@ -184,3 +184,42 @@ fn connection_flood_under_a_low_fd_limit_leaves_room_for_a_scrape() {
     drop(flood);
     d.stop();
 }
+
+/// Issue 21 item 15: a web config value rustls lacks at reload keeps the old
+/// web config (headers only here, plain HTTP) and says why in one line.
+#[test]
+fn unsupported_tls_value_at_reload_keeps_the_old_web_config() {
+    let (_rt, fake) = background_fake(vec![FakeGateway::synthetic(0)]);
+    let files = Files::new();
+    let web = files.path("web.yml");
+    std::fs::write(
+        &web,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    )
+    .expect("write web.yml");
+    std::fs::write(
+        files.config(),
+        format!("web_config_file = \"{}\"\n", web.display()),
+    )
+    .expect("write config");
+    let addr = loopback(free_port());
+    let mut d = Daemon::spawn(exporter(&files, &fake.url(), addr));
+    d.wait_healthy(addr);
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  curve_preferences: [CurveP521]\n",
+    )
+    .expect("write web.yml");
+    d.signal("HUP");
+    d.wait_stderr("the failed reload", |e| e.contains("reload failed"));
+    let line = d
+        .stderr()
+        .lines()
+        .find(|l| l.contains("reload failed"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(line.contains("CurveP521 is not supported"), "{line}");
+    // Still plain HTTP with the old config.
+    assert!(scrape(addr).contains("ttn_up"));
+    d.stop();
+}

@@ -33,3 +33,4 @@ mod secrets;
 mod stale;
 mod status_page;
 mod web;
+mod web_tls;
