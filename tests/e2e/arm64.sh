@@ -18,7 +18,8 @@
 # of the installed binary, install, check, the scraped values against the
 # fake's, `promtool check metrics` on the scraped text, a clean stop.
 # About 1 minute on 2 cores (52-75 s measured on a loaded machine) once the
-# root filesystem is cached (its first build: about 10 more).
+# root filesystem is cached (its first build: 15 minutes measured on a
+# loaded machine).
 #
 # Environment:
 #   FAKE_TTS_BIN        the fake-tts binary (host architecture); required

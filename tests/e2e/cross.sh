@@ -19,7 +19,7 @@
 #    FAKE_TTS_BIN) when arm64 is in the list.
 # Needs root (apt-get for the toolchains, the arm64 root filesystem).
 # Cost on 2 cores: about 9 minutes of compiling per architecture the first
-# time, plus tests/e2e/arm64.sh (about 1 minute; 10 more the first time).
+# time, plus tests/e2e/arm64.sh (about 1 minute; up to 15 more the first time).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 ARCHES=${TTN_CROSS_ARCHES:-arm64 armhf}
