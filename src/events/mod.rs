@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::model::Gateway;
 use aggregate::Aggregator;
 pub(crate) use shared::lock;
-use shared::Shared;
+use shared::{ConnectLimit, Shared};
 pub use shared::{Params, Subscription, Timing, MAX_CHUNK};
 
 /// The running events source. Dropping it stops every stream.
@@ -48,12 +48,14 @@ pub struct Events {
 impl Events {
     /// Start (on the current tokio runtime) with no gateways yet.
     pub fn start(params: Params, chunk: usize, timing: Timing) -> Events {
+        let connects = Mutex::new(ConnectLimit::new(&timing, tokio::time::Instant::now()));
         let shared = Arc::new(Shared {
             agg: Mutex::new(Aggregator::default()),
             params: RwLock::new(Arc::new(params)),
             timing,
             rights_warned: AtomicBool::new(false),
             over_budget: AtomicBool::new(false),
+            connects,
         });
         let (tx, rx) = watch::channel(Arc::new(Vec::new()));
         let task = tokio::spawn(supervise::supervise(shared.clone(), rx, chunk.max(1)));

@@ -47,6 +47,15 @@ pub struct Timing {
     /// [`MAX_CHUNK`]), and past that the rest of the gateways get no stream
     /// and one log line says so.
     pub max_streams: usize,
+    /// Connects all the streams of one key may make at once (the start, a
+    /// server restart that ends every stream) before
+    /// [`Timing::connect_interval`] paces them.
+    pub connect_burst: u32,
+    /// Past the burst, at most one connect per this interval over all the
+    /// streams of the key, whatever their own back-off says: a server
+    /// that ends every stream at once is not asked by each of them at
+    /// once. Zero: no bound.
+    pub connect_interval: Duration,
 }
 
 /// Largest chunk the supervisor makes when the streams would not fit in
@@ -63,6 +72,8 @@ impl Default for Timing {
             stable: Duration::from_secs(60),
             max_line: super::lines::MAX_LINE,
             max_streams: crate::fds::stream_budget(crate::fds::current_nofile().unwrap_or(1024)),
+            connect_burst: 64,
+            connect_interval: Duration::from_millis(500),
         }
     }
 }
@@ -100,6 +111,44 @@ pub struct Shared {
     /// The gateways did not fit in `max_streams` streams (logged once per
     /// change).
     pub(super) over_budget: AtomicBool,
+    /// The pace of all the streams' connects.
+    pub(super) connects: Mutex<ConnectLimit>,
+}
+
+/// A token bucket over the connects of all the streams of one key: up to
+/// `burst` at once, then one per `interval`. A connect that finds it empty
+/// reserves the next free slot, so waiters are served in turn.
+#[derive(Debug)]
+pub(crate) struct ConnectLimit {
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl ConnectLimit {
+    /// A full bucket at `now`.
+    pub(crate) fn new(t: &Timing, now: tokio::time::Instant) -> ConnectLimit {
+        ConnectLimit {
+            tokens: f64::from(t.connect_burst.max(1)),
+            last: now,
+        }
+    }
+
+    /// Take the next connect at `now`: how long to wait before making it.
+    pub(crate) fn reserve(&mut self, now: tokio::time::Instant, t: &Timing) -> Duration {
+        if t.connect_interval.is_zero() {
+            return Duration::ZERO;
+        }
+        let per = t.connect_interval.as_secs_f64();
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed / per).min(f64::from(t.connect_burst.max(1)));
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens * per)
+        }
+    }
 }
 
 impl Shared {
@@ -114,4 +163,55 @@ impl Shared {
 /// Lock, ignoring poisoning: every update is a few counter increments.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(burst: u32, ms: u64) -> Timing {
+        Timing {
+            connect_burst: burst,
+            connect_interval: Duration::from_millis(ms),
+            ..Timing::default()
+        }
+    }
+
+    #[test]
+    fn the_burst_is_free_then_connects_are_paced_in_turn() {
+        let t = timing(3, 500);
+        let now = tokio::time::Instant::now();
+        let mut l = ConnectLimit::new(&t, now);
+        let waits: Vec<u64> = (0..6)
+            .map(|_| l.reserve(now, &t).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [0, 0, 0, 500, 1000, 1500]);
+        // 3 s later the slots reserved up to 1.5 s are used, and the
+        // refill since is capped at the burst: 3 free, then paced again.
+        let later = now + Duration::from_secs(3);
+        let waits: Vec<u64> = (0..4)
+            .map(|_| l.reserve(later, &t).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [0, 0, 0, 500]);
+    }
+
+    #[test]
+    fn an_idle_bucket_refills_to_the_burst_only() {
+        let t = timing(2, 100);
+        let start = tokio::time::Instant::now();
+        let mut l = ConnectLimit::new(&t, start);
+        let now = start + Duration::from_secs(3600);
+        let waits: Vec<u64> = (0..3)
+            .map(|_| l.reserve(now, &t).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [0, 0, 100]);
+    }
+
+    #[test]
+    fn a_zero_interval_does_not_bound() {
+        let t = timing(1, 0);
+        let now = tokio::time::Instant::now();
+        let mut l = ConnectLimit::new(&t, now);
+        assert!((0..100).all(|_| l.reserve(now, &t).is_zero()));
+    }
 }

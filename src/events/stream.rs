@@ -141,6 +141,11 @@ pub async fn run(shared: Arc<Shared>, base: Url, ids: Vec<String>, resume: Arc<M
             lock(&shared.agg).own.reconnects += 1;
         }
         first = false;
+        // All the streams of the key share one pace (issue 21 item 4).
+        let pace = lock(&shared.connects).reserve(tokio::time::Instant::now(), &shared.timing);
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
         let end = once(&shared, &base, &ids, &resume).await;
         if end.quiet {
             // The server sends no keep-alive: silence is a quiet gateway.

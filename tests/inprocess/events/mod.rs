@@ -39,6 +39,8 @@ fn fast() -> Timing {
         stable: Duration::from_secs(60),
         max_line: 64 * 1024,
         max_streams: 1000,
+        connect_burst: 1000,
+        connect_interval: Duration::ZERO,
     }
 }
 

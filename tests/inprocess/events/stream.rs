@@ -370,3 +370,32 @@ async fn the_streams_stay_within_their_descriptor_budget() {
     s.events
         .with_aggregator(|a| assert_eq!(a.own.streams_open, 3, "never more than the budget"));
 }
+
+/// All the streams of one key share one connect pace (issue: hardening
+/// round 2, item 4): a server that ends every stream at once is not asked
+/// again by each of them at their own back-off.
+#[tokio::test]
+async fn the_streams_of_one_key_share_one_connect_pace() {
+    let fake = fake((0..20).map(FakeGateway::synthetic).collect()).await;
+    fake.close_every_event_stream_after(Some(0));
+    let timing = Timing {
+        connect_burst: 5,
+        connect_interval: Duration::from_millis(100),
+        ..fast()
+    };
+    let s = start_timed(fake, KEY, 1, timing).await;
+    let started = std::time::Instant::now();
+    let _ = s.scrape().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = s.fake.events_requests().len();
+    let elapsed = started.elapsed().as_secs_f64();
+    // 5 at once, then one per 100 ms (+2 for the edges). Each of the 20
+    // streams on its own back-off (20 ms doubling to 200 ms) would have
+    // made about 10 in that time, some 200 in all.
+    let bound = 5 + (elapsed / 0.1) as usize + 2;
+    assert!(
+        n <= bound,
+        "{n} connections in {elapsed:.2} s, bound {bound}"
+    );
+    assert!(n >= 5, "the burst was not used: {n}");
+}
