@@ -4,13 +4,15 @@
 //! parse drops that one field, and lists and maps are kept up to their
 //! bounds, each drop counted in [`Dropped`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
 use super::lenient::{duration, float, null_default, status_metrics, sub_bands, timestamp, uint64};
 use super::lenient::{Capped, Field};
-use crate::model::{ConnectionStats, Dropped, Location, RoundTrip, SubBand, UnixSeconds};
+use crate::model::{
+    ConnectionStats, Dropped, Location, RoundTrip, SortedMap, SubBand, UnixSeconds,
+};
 
 /// Answer of `POST /gs/gateways/connection/stats`; `entries` may be missing.
 #[derive(Debug, Default, Deserialize)]
@@ -60,9 +62,9 @@ struct ApiStatus {
     #[serde(default, deserialize_with = "timestamp")]
     boot_time: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "super::lenient::status_versions")]
-    versions: BTreeMap<String, String>,
+    versions: SortedMap<Box<str>>,
     #[serde(default, deserialize_with = "status_metrics")]
-    metrics: Capped<BTreeMap<String, f64>>,
+    metrics: Capped<SortedMap<f64>>,
     #[serde(default, deserialize_with = "super::location::status_location")]
     antenna_locations: Option<Location>,
 }
@@ -176,7 +178,7 @@ impl ApiStats {
                 dropped.status_metric += st.metrics.dropped;
                 (st.metrics.items, st.versions)
             }
-            None => (BTreeMap::new(), BTreeMap::new()),
+            None => (SortedMap::new(), SortedMap::new()),
         };
         dropped.invalid_field += invalid.len() as u64;
         let stats = ConnectionStats {
