@@ -220,7 +220,7 @@ pub fn write_gateways(
             |g, f| {
                 for (name, v) in present(g).into_iter().flat_map(|s| &s.status_metrics) {
                     f.sample(
-                        &[("gateway_id", g.id.as_str()), ("metric", name.as_str())],
+                        &[("gateway_id", g.id.as_str()), ("metric", name)],
                         Value::F(*v),
                     );
                 }
@@ -303,8 +303,8 @@ pub fn write_gateways(
                     f.sample(
                         &[
                             ("gateway_id", g.id.as_str()),
-                            ("component", component.as_str()),
-                            ("version", version.as_str()),
+                            ("component", component),
+                            ("version", version),
                         ],
                         Value::U(1),
                     );

@@ -2,7 +2,7 @@
 //! connection stats, with the bounds on what is kept of them and the count
 //! of what was dropped.
 
-use std::collections::BTreeMap;
+use super::sorted_map::SortedMap;
 
 /// What a refresh dropped from the API's answer rather than fail the whole
 /// fleet for it: `ttn_exporter_dropped_total{what}`.
@@ -199,10 +199,10 @@ pub struct ConnectionStats {
     /// `last_status_received_at`.
     pub last_status_received_at: Option<UnixSeconds>,
     /// `last_status.metrics` (`rxin`, `rxok`, `txok`, `temp`, ...).
-    pub status_metrics: BTreeMap<String, f64>,
+    pub status_metrics: SortedMap<f64>,
     /// `last_status.versions` (`station`, `firmware`, `package`, `platform`,
     /// ...), bounded and made one line.
-    pub status_versions: BTreeMap<String, String>,
+    pub status_versions: SortedMap<Box<str>>,
     /// `last_status.time`: the gateway's own clock when it sent the status.
     pub status_time: Option<UnixSeconds>,
     /// `last_status.boot_time`: when the gateway booted.
@@ -236,8 +236,8 @@ impl Default for ConnectionStats {
             disconnected_at: None,
             protocol: None,
             last_status_received_at: None,
-            status_metrics: BTreeMap::new(),
-            status_versions: BTreeMap::new(),
+            status_metrics: SortedMap::new(),
+            status_versions: SortedMap::new(),
             status_time: None,
             boot_time: None,
             last_uplink_received_at: None,

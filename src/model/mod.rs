@@ -4,6 +4,7 @@
 //! Prometheus-specific. One gateway's data is in [`gateway`].
 
 pub mod gateway;
+pub mod sorted_map;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ pub use gateway::{
     ConnectionStats, Dropped, Gateway, Location, Remembered, RoundTrip, SubBand, UnixSeconds,
     VersionIds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS,
 };
+pub use sorted_map::{SortedMap, SortedMapBuilder};
 
 /// Default most gateways one refresh reads (`max_gateways`).
 pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;

@@ -9,7 +9,10 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::model::{UnixSeconds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME, MAX_SUB_BANDS};
+use crate::model::{
+    SortedMap, SortedMapBuilder, UnixSeconds, MAX_STATUS_METRICS, MAX_STATUS_METRIC_NAME,
+    MAX_SUB_BANDS,
+};
 
 /// A scalar as sent: absent (or `null`), a value that parses, or not.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -133,12 +136,10 @@ pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 
 /// `last_status.metrics`: at most [`MAX_STATUS_METRICS`] entries with names
 /// of at most [`MAX_STATUS_METRIC_NAME`] bytes; the rest is skipped, counted.
-pub fn status_metrics<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Capped<BTreeMap<String, f64>>, D::Error> {
+pub fn status_metrics<'de, D: Deserializer<'de>>(d: D) -> Result<Capped<SortedMap<f64>>, D::Error> {
     struct V;
     impl<'de> de::Visitor<'de> for V {
-        type Value = Capped<BTreeMap<String, f64>>;
+        type Value = Capped<SortedMap<f64>>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a map of status metrics")
         }
@@ -152,25 +153,25 @@ pub fn status_metrics<'de, D: Deserializer<'de>>(
             d.deserialize_map(self)
         }
         fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = Capped::<BTreeMap<String, f64>>::default();
+            let mut items = SortedMapBuilder::new();
+            let mut dropped = 0;
             while let Some(k) = m.next_key::<String>()? {
-                let room = out.items.len() < MAX_STATUS_METRICS || out.items.contains_key(&k);
+                let room = items.len() < MAX_STATUS_METRICS || items.contains_key(&k);
                 if !room || k.len() > MAX_STATUS_METRIC_NAME {
                     m.next_value::<de::IgnoredAny>()?;
-                    out.dropped += 1;
+                    dropped += 1;
                     continue;
                 }
                 match m.next_value::<Option<Loose>>()? {
-                    None => {
-                        out.items.insert(k, 0.0);
-                    }
-                    Some(Loose::Scalar(v)) => {
-                        out.items.insert(k, scalar_f64(v));
-                    }
-                    Some(Loose::Other(_)) => out.dropped += 1,
+                    None => items.insert(k.into_boxed_str(), 0.0),
+                    Some(Loose::Scalar(v)) => items.insert(k.into_boxed_str(), scalar_f64(v)),
+                    Some(Loose::Other(_)) => dropped += 1,
                 }
             }
-            Ok(out)
+            Ok(Capped {
+                items: items.build(),
+                dropped,
+            })
         }
     }
     d.deserialize_option(V)
@@ -202,47 +203,73 @@ pub const MAX_STATUS_VERSION_VALUE: usize = 64;
 /// [`MAX_STATUS_VERSIONS`] string values, keys of at most
 /// [`MAX_STATUS_VERSION_KEY`] bytes, values made one line and cut at
 /// [`MAX_STATUS_VERSION_VALUE`] characters; anything else is skipped.
-pub fn status_versions<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
-    string_map(
+pub fn status_versions<'de, D: Deserializer<'de>>(d: D) -> Result<SortedMap<Box<str>>, D::Error> {
+    let b: SortedMapBuilder<Box<str>> = string_map(
         d,
         MAX_STATUS_VERSIONS,
         MAX_STATUS_VERSION_KEY,
         MAX_STATUS_VERSION_VALUE,
-    )
+    )?;
+    Ok(b.build())
+}
+
+/// Where [`string_map`] collects: a `BTreeMap` (attributes) or a
+/// [`SortedMapBuilder`] (`last_status.versions`), with the same semantics:
+/// distinct keys counted, a repeated key's last value wins.
+trait StringSink: Default {
+    fn len(&self) -> usize;
+    fn put(&mut self, key: String, value: String);
+}
+
+impl StringSink for BTreeMap<String, String> {
+    fn len(&self) -> usize {
+        BTreeMap::len(self)
+    }
+    fn put(&mut self, key: String, value: String) {
+        self.insert(key, value);
+    }
+}
+
+impl StringSink for SortedMapBuilder<Box<str>> {
+    fn len(&self) -> usize {
+        SortedMapBuilder::len(self)
+    }
+    fn put(&mut self, key: String, value: String) {
+        self.insert(key.into_boxed_str(), value.into_boxed_str());
+    }
 }
 
 /// A map of strings (or `null`), bounded: at most `items` entries, keys of
 /// at most `key` bytes on one line, values made one line and cut at
 /// `value` characters; other entries are read and skipped.
-fn string_map<'de, D: Deserializer<'de>>(
+fn string_map<'de, D: Deserializer<'de>, S: StringSink>(
     d: D,
     items: usize,
     key: usize,
     value: usize,
-) -> Result<BTreeMap<String, String>, D::Error> {
-    struct V {
+) -> Result<S, D::Error> {
+    struct V<S> {
         items: usize,
         key: usize,
         value: usize,
+        sink: PhantomData<S>,
     }
-    impl<'de> de::Visitor<'de> for V {
-        type Value = BTreeMap<String, String>;
+    impl<'de, S: StringSink> de::Visitor<'de> for V<S> {
+        type Value = S;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a map of strings")
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(S::default())
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(S::default())
         }
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_map(self)
         }
         fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+            let mut out = S::default();
             while let Some(k) = m.next_key::<String>()? {
                 let room = out.len() < self.items
                     && k.len() <= self.key
@@ -250,7 +277,7 @@ fn string_map<'de, D: Deserializer<'de>>(
                     && !k.chars().any(char::is_control);
                 match m.next_value::<Option<Loose>>()? {
                     Some(Loose::Scalar(Scalar::Str(v))) if room => {
-                        out.insert(k, crate::sanitize::one_line(&v, self.value));
+                        out.put(k, crate::sanitize::one_line(&v, self.value));
                     }
                     _ => {}
                 }
@@ -258,7 +285,12 @@ fn string_map<'de, D: Deserializer<'de>>(
             Ok(out)
         }
     }
-    d.deserialize_option(V { items, key, value })
+    d.deserialize_option(V {
+        items,
+        key,
+        value,
+        sink: PhantomData,
+    })
 }
 
 /// `sub_bands`: at most [`MAX_SUB_BANDS`]; the rest is skipped, counted.

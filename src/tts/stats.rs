@@ -4,13 +4,15 @@
 //! parse drops that one field, and lists and maps are kept up to their
 //! bounds, each drop counted in [`Dropped`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
 use super::lenient::{duration, float, null_default, status_metrics, sub_bands, timestamp, uint64};
 use super::lenient::{Capped, Field};
-use crate::model::{ConnectionStats, Dropped, Location, RoundTrip, SubBand, UnixSeconds};
+use crate::model::{
+    ConnectionStats, Dropped, Location, RoundTrip, SortedMap, SubBand, UnixSeconds,
+};
 
 /// Answer of `POST /gs/gateways/connection/stats`; `entries` may be missing.
 #[derive(Debug, Default, Deserialize)]
@@ -60,9 +62,9 @@ struct ApiStatus {
     #[serde(default, deserialize_with = "timestamp")]
     boot_time: Field<UnixSeconds>,
     #[serde(default, deserialize_with = "super::lenient::status_versions")]
-    versions: BTreeMap<String, String>,
+    versions: SortedMap<Box<str>>,
     #[serde(default, deserialize_with = "status_metrics")]
-    metrics: Capped<BTreeMap<String, f64>>,
+    metrics: Capped<SortedMap<f64>>,
     #[serde(default, deserialize_with = "super::location::status_location")]
     antenna_locations: Option<Location>,
 }
@@ -176,7 +178,7 @@ impl ApiStats {
                 dropped.status_metric += st.metrics.dropped;
                 (st.metrics.items, st.versions)
             }
-            None => (BTreeMap::new(), BTreeMap::new()),
+            None => (SortedMap::new(), SortedMap::new()),
         };
         dropped.invalid_field += invalid.len() as u64;
         let stats = ConnectionStats {
@@ -224,6 +226,7 @@ impl From<ApiStats> for ConnectionStats {
 mod tests {
     use super::*;
     use crate::model::{MAX_STATUS_METRICS, MAX_SUB_BANDS};
+    use crate::tts::lenient::MAX_STATUS_VERSIONS;
 
     fn stats(json: &str) -> ConnectionStats {
         serde_json::from_str::<ApiStats>(json).unwrap().into()
@@ -354,6 +357,42 @@ mod tests {
             .into_model();
         assert_eq!(s.status_metrics.len(), MAX_STATUS_METRICS);
         assert_eq!(dropped.status_metric, 501 - MAX_STATUS_METRICS as u64);
+    }
+
+    #[test]
+    fn repeated_status_keys_keep_the_btreemap_rules() {
+        // Metrics: the last value wins, a repeat may replace when full, a
+        // non-scalar repeat keeps the earlier value.
+        let mut m: Vec<String> = (0..MAX_STATUS_METRICS)
+            .map(|i| format!(r#""m{i:02}": {i}"#))
+            .collect();
+        m.push(r#""m05": 99"#.into());
+        m.push(r#""m06": {"x": 1}"#.into());
+        m.push(r#""zz": 1"#.into());
+        // Versions: the last value wins while there is room, not when full.
+        let mut v: Vec<String> = vec![r#""b": "1""#.into(), r#""b": "2""#.into()];
+        v.extend((0..MAX_STATUS_VERSIONS - 1).map(|i| format!(r#""c{i:02}": "x""#)));
+        v.push(r#""b": "3""#.into());
+        let json = format!(
+            r#"{{"last_status": {{"metrics": {{{}}}, "versions": {{{}}}}}}}"#,
+            m.join(","),
+            v.join(",")
+        );
+        let (s, dropped) = serde_json::from_str::<ApiStats>(&json)
+            .unwrap()
+            .into_model();
+        assert_eq!(s.status_metrics.len(), MAX_STATUS_METRICS);
+        assert_eq!(s.status_metrics["m05"], 99.0);
+        assert_eq!(s.status_metrics["m06"], 6.0);
+        assert!(!s.status_metrics.contains_key("zz"));
+        assert_eq!(dropped.status_metric, 2);
+        let keys: Vec<&str> = s.status_metrics.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert_eq!(s.status_versions.len(), MAX_STATUS_VERSIONS);
+        assert_eq!(s.status_versions.get("b").map(|b| &**b), Some("2"));
+        assert_eq!(s.status_versions.keys().next(), Some("b"));
     }
 
     #[test]

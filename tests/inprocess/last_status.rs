@@ -138,7 +138,7 @@ fn hostile_versions_are_bounded_and_one_line() {
         s.status_versions["aaa-long"].chars().count(),
         MAX_STATUS_VERSION_VALUE + 3
     );
-    assert_eq!(s.status_versions["aaa-nl"], "1.0 # TYPE x counter");
+    assert_eq!(&*s.status_versions["aaa-nl"], "1.0 # TYPE x counter");
     assert!(!s.status_versions.contains_key("aaa-num"));
     assert!(!s.status_versions.contains_key("aaa-obj"));
     assert!(!s
