@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Overrides, RawConfig, DURATIONS, EX_CONFIG};
+use crate::config::{range_text, Overrides, RawConfig, COUNTS, DURATIONS, EX_CONFIG};
 use crate::sanitize;
 use crate::systemd::LogFormat;
 
@@ -98,7 +98,9 @@ fn invalid_line(e: &clap::Error) -> String {
 }
 
 /// The clap command, with `[default: ...]` appended to each option's help
-/// from [`RawConfig::default`] (the one place defaults are written).
+/// from [`RawConfig::default`] (the one place defaults are written), and
+/// `[range: ...]` from [`DURATIONS`] and [`COUNTS`] (the ranges the checks
+/// use).
 pub fn command() -> clap::Command {
     let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
     Args::command().mut_args(|arg| {
@@ -114,6 +116,12 @@ pub fn command() -> clap::Command {
             .iter()
             .find(|(name, _)| *name == key)
             .map(|(_, b)| format!(" [range: {b}]"))
+            .or_else(|| {
+                COUNTS
+                    .iter()
+                    .find(|(name, _)| *name == key)
+                    .map(|(_, r)| format!(" [range: {}]", range_text(r)))
+            })
             .unwrap_or_default();
         arg.help(format!("{help} [default: {default}]{range}"))
     })
@@ -122,6 +130,33 @@ pub fn command() -> clap::Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{EVENTS_CHUNK, MAX_GATEWAYS};
+
+    /// `--help` shows the ranges the checks use, written once: the text
+    /// after each count flag is the const's, and events_chunk's maximum is
+    /// the events supervisor's largest chunk.
+    #[test]
+    fn help_ranges_are_the_consts() {
+        let help = command().render_long_help().to_string();
+        for (flag, range) in [
+            ("--max-gateways", MAX_GATEWAYS),
+            ("--events-chunk", EVENTS_CHUNK),
+        ] {
+            let at = help
+                .find(flag)
+                .unwrap_or_else(|| panic!("{flag} in --help"));
+            let entry: String = help[at..]
+                .split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let want = format!("[range: {} to {}]", range.start(), range.end());
+            assert!(entry.contains(&want), "{flag}: want {want} in {entry:?}");
+            assert_eq!(entry.matches("range").count(), 1, "{entry:?}");
+        }
+        assert_eq!(*EVENTS_CHUNK.end(), crate::events::MAX_CHUNK);
+        assert_eq!(*MAX_GATEWAYS.start(), 1);
+    }
 
     fn events(arg: &str) -> Result<Option<bool>, ArgsError> {
         Args::try_parse_from_iter(["ttn-exporter", arg]).map(|a| a.overrides.events)

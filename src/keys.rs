@@ -8,20 +8,10 @@ use std::path::Path;
 use crate::secret_file;
 use crate::systemd::{credential_path, Environment, CONFIG_DIR};
 
-/// Largest API key accepted, bytes (real keys are about 100).
-pub const MAX_KEY_BYTES: u64 = 4096;
 /// Where the top-level key lives on disk by default.
 const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
 
-pub use crate::model::ApiKey;
-
-/// [`ApiKey::parse`], refusing keys longer than [`MAX_KEY_BYTES`] first.
-pub fn parse(raw: &str) -> Result<ApiKey, &'static str> {
-    if raw.trim().len() as u64 > MAX_KEY_BYTES {
-        return Err("is longer than 4096 bytes, which no API key is");
-    }
-    ApiKey::parse(raw)
-}
+pub use crate::model::{ApiKey, MAX_KEY_BYTES};
 
 /// Find an API key, first match wins: the first of `credentials` (names
 /// in `$CREDENTIALS_DIRECTORY`) that exists, the environment variable
@@ -45,9 +35,9 @@ pub fn find_key_in(
             let origin = name
                 .strip_prefix("ttn_")
                 .map_or(DEFAULT_KEY_PATH.to_owned(), |n| format!("{CONFIG_DIR}/{n}"));
-            let text = secret_file::read(&path, MAX_KEY_BYTES)
+            let text = secret_file::read(&path, MAX_KEY_BYTES as u64)
                 .map_err(|e| format!("API key credential {name} (from {origin}) {e}"))?;
-            let key = parse(&text.text).map_err(|why| {
+            let key = ApiKey::parse(&text.text).map_err(|why| {
                 format!(
                     "API key credential {name} (from {origin}) {why}; write the key alone into {origin}"
                 )
@@ -56,7 +46,7 @@ pub fn find_key_in(
         }
     }
     if let Some(value) = env.get(var) {
-        let key = parse(value)
+        let key = ApiKey::parse(value)
             .map_err(|why| format!("{var} {why}; set it to the key alone (NNSXS....)"))?;
         return Ok((key, format!("environment {var}")));
     }
@@ -65,7 +55,7 @@ pub fn find_key_in(
         "create it with: sudo install -m 0600 -o root -g root /dev/stdin {} <<< 'NNSXS....'",
         path.display()
     );
-    let read = secret_file::read(&credential_path(path, env), MAX_KEY_BYTES).map_err(|e| {
+    let read = secret_file::read(&credential_path(path, env), MAX_KEY_BYTES as u64).map_err(|e| {
         // Only a missing file is to be created: the hint never suggests
         // writing over a file that exists (an unreadable key, /dev/null).
         let (why, fix) = match e {
@@ -105,7 +95,7 @@ pub fn find_key_in(
             read.mode & 0o7777
         );
     }
-    let key = parse(&read.text).map_err(|why| {
+    let key = ApiKey::parse(&read.text).map_err(|why| {
         format!(
             "API key file {} {why}; write the key alone into it",
             path.display()

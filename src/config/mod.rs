@@ -31,9 +31,10 @@ pub use crate::model::Scope;
 use crate::systemd::credential_path;
 pub use crate::systemd::Environment;
 pub use options::{
-    Bounds, NameList, Overrides, RawConfig, RawTarget, CACHE_TTL, DEFAULT_EVENTS_CHUNK,
-    DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS, DEFAULT_REFRESH_TIMEOUT,
-    DURATIONS, MAX_MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    range_text, Bounds, NameList, Overrides, RawConfig, RawTarget, CACHE_TTL, COUNTS,
+    DEFAULT_EVENTS_CHUNK, DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS,
+    DEFAULT_REFRESH_TIMEOUT, DURATIONS, EVENTS_CHUNK, MAX_GATEWAYS, MAX_MAX_GATEWAYS,
+    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 pub use targets::{MAX_NAME, MAX_TARGETS};
 use validate::one_line_text;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,8 +22,27 @@ pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
 pub const DEFAULT_KEEP_STALE_FOR: Duration = Duration::from_secs(15 * 60);
 /// Default `max_gateways`: the largest fleet docs/performance.md measures.
 pub const DEFAULT_MAX_GATEWAYS: usize = crate::model::DEFAULT_MAX_GATEWAYS;
+/// The range of `max_gateways`: the check, its message and (by a test)
+/// the `--max-gateways` help text come from it.
+pub const MAX_GATEWAYS: RangeInclusive<usize> = 1..=1_000_000;
 /// Largest `max_gateways` accepted.
-pub const MAX_MAX_GATEWAYS: usize = 1_000_000;
+pub const MAX_MAX_GATEWAYS: usize = *MAX_GATEWAYS.end();
+/// The range of `events_chunk`, up to the events supervisor's largest
+/// chunk: the check, its message and (by a test) the `--events-chunk`
+/// help text come from it.
+pub const EVENTS_CHUNK: RangeInclusive<usize> = 1..=crate::model::MAX_EVENTS_CHUNK;
+
+/// The count options and their ranges, for `--help` (see
+/// [`crate::cli::command`]) and the checks.
+pub const COUNTS: &[(&str, RangeInclusive<usize>)] = &[
+    ("max_gateways", MAX_GATEWAYS),
+    ("events_chunk", EVENTS_CHUNK),
+];
+
+/// `range` as the help text and the messages write it: "1 to 1000".
+pub fn range_text(range: &RangeInclusive<usize>) -> String {
+    format!("{} to {}", range.start(), range.end())
+}
 /// Default `events_chunk`: gateways per events stream.
 pub const DEFAULT_EVENTS_CHUNK: usize = 100;
 
@@ -112,7 +132,7 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_stale_for: Option<String>,
-    /// Most gateways one refresh reads; more fails the refresh (1 to 1000000)
+    /// Most gateways one refresh reads; more fails the refresh
     #[arg(long, global = true, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_gateways: Option<usize>,
@@ -148,7 +168,7 @@ pub struct Overrides {
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = super::parse_switch)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<bool>,
-    /// Gateways per events stream (1 to 1000)
+    /// Gateways per events stream
     #[arg(long, global = true, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_chunk: Option<usize>,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::options::{
-    Bounds, NameList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, KEEP_STALE_FOR, MAX_MAX_GATEWAYS,
-    REFRESH_TIMEOUT, REQUEST_TIMEOUT,
+    range_text, Bounds, NameList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, EVENTS_CHUNK,
+    KEEP_STALE_FOR, MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::keys::ApiKey;
 use crate::model::{valid_tts_id, Scope};
@@ -38,7 +38,7 @@ pub struct Config {
     /// How long the last good gateway series are served after refreshes
     /// start failing, within [`KEEP_STALE_FOR`] (zero: not at all).
     pub keep_stale_for: Duration,
-    /// Most gateways one refresh reads, 1 to [`MAX_MAX_GATEWAYS`].
+    /// Most gateways one refresh reads, within [`MAX_GATEWAYS`].
     pub max_gateways: usize,
     /// Which gateways to export.
     pub scope: Scope,
@@ -60,7 +60,7 @@ pub struct Config {
     pub info_attributes: Vec<String>,
     /// Subscribe to the events stream for radio metrics.
     pub events: bool,
-    /// Gateways per events stream (1..=1000).
+    /// Gateways per events stream, within [`EVENTS_CHUNK`].
     pub events_chunk: usize,
 }
 
@@ -132,15 +132,17 @@ pub(super) fn validate(
     let request_timeout = bounded("request_timeout", raw.request_timeout, REQUEST_TIMEOUT)?;
     let refresh_timeout = bounded("refresh_timeout", raw.refresh_timeout, REFRESH_TIMEOUT)?;
     let keep_stale_for = bounded("keep_stale_for", raw.keep_stale_for, KEEP_STALE_FOR)?;
-    if !(1..=1000).contains(&raw.events_chunk) {
+    if !EVENTS_CHUNK.contains(&raw.events_chunk) {
         return Err(ConfigError::new(format!(
-            "events_chunk must be between 1 and 1000, got {}",
+            "events_chunk must be {}, got {}",
+            range_text(&EVENTS_CHUNK),
             raw.events_chunk
         )));
     }
-    if raw.max_gateways == 0 || raw.max_gateways > MAX_MAX_GATEWAYS {
+    if !MAX_GATEWAYS.contains(&raw.max_gateways) {
         return Err(ConfigError::new(format!(
-            "max_gateways must be between 1 and {MAX_MAX_GATEWAYS}, e.g. {DEFAULT_MAX_GATEWAYS}"
+            "max_gateways must be {}, e.g. {DEFAULT_MAX_GATEWAYS}",
+            range_text(&MAX_GATEWAYS)
         )));
     }
     let info_attributes = info_attributes(raw.info_attributes.as_ref())?;

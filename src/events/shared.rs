@@ -60,7 +60,7 @@ pub struct Timing {
 
 /// Largest chunk the supervisor makes when the streams would not fit in
 /// [`Timing::max_streams`] (the largest `events_chunk` allowed).
-pub const MAX_CHUNK: usize = 1000;
+pub const MAX_CHUNK: usize = crate::model::MAX_EVENTS_CHUNK;
 
 impl Default for Timing {
     fn default() -> Timing {

@@ -16,8 +16,19 @@ pub use gateway::{
 };
 pub use sorted_map::{SortedMap, SortedMapBuilder};
 
+/// Largest `events_chunk` (gateways per events stream), and the largest
+/// chunk the events supervisor makes (`events::MAX_CHUNK`).
+pub const MAX_EVENTS_CHUNK: usize = 1000;
+
 /// Default most gateways one refresh reads (`max_gateways`).
 pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+
+/// Largest API key accepted, bytes (real keys are about 100); key files
+/// are read up to this size too.
+pub const MAX_KEY_BYTES: usize = 4096;
+/// [`ApiKey::parse`]'s error for a key over [`MAX_KEY_BYTES`].
+const KEY_TOO_LONG: &str = "is longer than 4096 bytes, which no API key is";
+const _: () = assert!(MAX_KEY_BYTES == 4096, "update KEY_TOO_LONG");
 
 /// The API key. Its `Debug` prints `[redacted]` and it has no `Display`, so it
 /// cannot end up in a log line, an error or a metric by accident.
@@ -25,13 +36,18 @@ pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
 pub struct ApiKey(String);
 
 impl ApiKey {
-    /// Validate and wrap a key read from a file or the environment:
-    /// surrounding whitespace is dropped; an empty key or one with whitespace
-    /// or control characters inside is refused.
+    /// Validate and wrap a key read from a file, a credential or the
+    /// environment (the one parse every path uses): surrounding whitespace
+    /// is dropped; an empty key, one longer than [`MAX_KEY_BYTES`], or one
+    /// with whitespace, control or non-ASCII characters inside is refused.
+    /// The error says why in a few words and never contains the key.
     pub fn parse(raw: &str) -> Result<ApiKey, &'static str> {
         let key = raw.trim();
         if key.is_empty() {
             return Err("is empty");
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KEY_TOO_LONG);
         }
         if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("contains whitespace inside the key");
@@ -319,5 +335,19 @@ mod tests {
         assert_eq!(k.expose(), "NNSXS.FAKE.KEY");
         assert_eq!(format!("{k:?}"), "[redacted]");
         assert!(ApiKey::parse("a b").is_err());
+    }
+
+    /// One parse, one cap: a key of MAX_KEY_BYTES passes (surrounding
+    /// whitespace not counted), one byte more fails, and the error never
+    /// holds the key.
+    #[test]
+    fn api_key_parse_caps_the_length() {
+        let max = "k".repeat(MAX_KEY_BYTES);
+        assert!(ApiKey::parse(&format!(" {max}\n")).is_ok());
+        let over = format!("{max}k");
+        let err = ApiKey::parse(&over).unwrap_err();
+        assert!(err.contains(&MAX_KEY_BYTES.to_string()), "{err}");
+        assert!(!err.contains("kkkk"), "{err}");
+        assert_eq!(ApiKey::parse(" \n"), Err("is empty"));
     }
 }

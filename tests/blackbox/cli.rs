@@ -583,3 +583,69 @@ fn check_checks_every_target_and_bad_targets_exit_78() {
         assert_one_line_ex_config(config, &run(cmd), &[needle.to_owned()]);
     }
 }
+
+/// How one case puts its input on the command, environment or file.
+type Setup<'a> = Box<dyn Fn(&Files, &mut Command) + 'a>;
+
+/// Issue 19 item 3: a gateway or organization ID the API can never have
+/// (the Things Stack rule: 2 to 36 of `a-z0-9`, single dashes, none
+/// leading or trailing) exits 78 at load with one line naming the ID and
+/// the rule, from every source: flag, environment and config file.
+#[test]
+fn impossible_ids_exit_78_naming_the_id() {
+    let long = "a".repeat(38);
+    let bad = ["a", "ab--c", "gw-", long.as_str()];
+    let mut failures = Vec::new();
+    for id in bad {
+        let sources: [(&str, Setup<'_>); 4] = [
+            (
+                "--gateways",
+                Box::new(move |_, c| {
+                    c.args(["--gateways", id]);
+                }),
+            ),
+            (
+                "TTN_EXPORTER_GATEWAYS",
+                Box::new(move |_, c| {
+                    c.env("TTN_EXPORTER_GATEWAYS", format!("ok-gw,{id}"));
+                }),
+            ),
+            (
+                "config gateways",
+                Box::new(move |s, _| {
+                    write_file(&s.config(), &format!("gateways = [\"{id}\"]\n"), 0o644)
+                }),
+            ),
+            (
+                "--organization",
+                Box::new(move |_, c| {
+                    c.args(["--organization", id]);
+                }),
+            ),
+        ];
+        for (source, setup) in &sources {
+            let s = Files::new();
+            let mut cmd = base(&s, None);
+            setup(&s, &mut cmd);
+            let r = run(cmd);
+            let what = format!("{source} {id:?}");
+            let needles = vec![format!("`{id}`"), "2 to 36".to_owned()];
+            if let Err(e) =
+                std::panic::catch_unwind(|| assert_one_line_ex_config(&what, &r, &needles))
+            {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(msg);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

@@ -190,3 +190,18 @@ fn the_shipped_config_parses_and_every_option_is_documented_once_everywhere() {
         assert!(page.contains(&flag), "man page lacks {flag}");
     }
 }
+
+/// docs/configuration.md's options table gives each count option the range
+/// the check uses (`ttn_exporter::config::COUNTS`), as `--help` does.
+#[test]
+fn the_options_table_shows_the_count_ranges() {
+    let doc = read("docs/configuration.md");
+    for (key, range) in ttn_exporter::config::COUNTS {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}` |")))
+            .unwrap_or_else(|| panic!("docs/configuration.md has no row for {key}"));
+        let want = format!("({})", ttn_exporter::config::range_text(range));
+        assert!(row.contains(&want), "{key}: want {want} in {row}");
+    }
+}
