@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn duplicate_users_are_refused() {
-        let e = serde_yaml::from_str::<Users>("a: x\nb: y\na: z\n").expect_err("dup");
+        let e = serde_yaml_ng::from_str::<Users>("a: x\nb: y\na: z\n").expect_err("dup");
         assert!(e.to_string().contains("user `a` is listed twice"), "{e}");
     }
 

@@ -3,7 +3,7 @@
 //! info and the standard `process_*` metrics, and the request observer the
 //! API client calls.
 
-use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, Opts, Registry};
 
 use crate::model::FailureKind;
 use crate::tts::{Endpoint, RequestObserver};
@@ -98,16 +98,10 @@ impl SelfMetrics {
         })
     }
 
-    /// The current values in the text format (families without samples are
-    /// left out).
-    pub fn encode(&self) -> String {
-        let mut text = String::new();
-        let mut families = self.registry.gather();
-        families.retain(|f| !f.get_metric().is_empty());
-        if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut text) {
-            tracing::error!("cannot encode metrics: {e}");
-        }
-        text
+    /// Write the current values in the text format to `out` (families
+    /// without samples are left out).
+    pub fn write<W: std::io::Write + ?Sized>(&self, out: &mut W) -> std::io::Result<()> {
+        crate::metrics::text::write_gathered(&self.registry.gather(), out)
     }
 
     /// Count a failed refresh.

@@ -152,7 +152,7 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
     // An empty file or one that configures nothing is a mistake, never a
     // silent "no TLS, no auth".
     let file: Option<WebConfigFile> =
-        serde_yaml::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
     let file = match file {
         Some(f)
             if f.tls_server_config.is_some()

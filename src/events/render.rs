@@ -1,14 +1,13 @@
 //! The events families in the text format, written from the aggregator
 //! once per refresh (not per scrape).
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::aggregate::{
     Aggregator, DropReason, GatewayStats, Histogram, StreamError, BOUNDS, RSSI_BUCKETS, SNR_BUCKETS,
 };
 use super::parse::{MODULATIONS, TX_RESULTS};
-use crate::metrics::{escape_label_value, Family, Kind, Value};
+use crate::metrics::{Family, Kind, Value};
 
 /// Write every events family to `out`: per-gateway series of the gateways
 /// `keep` accepts, and the exporter's own. The uplink families of a gateway
@@ -46,7 +45,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
             );
         }
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_gateway_uplink_airtime_seconds_total",
         "Time on air of uplinks received by the gateway, from SF, bandwidth, coding rate and payload length.",
@@ -55,7 +54,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
     for (id, g) in gws.iter().filter(|(_, g)| g.received() > 0) {
         f.sample(&[("gateway_id", id)], Value::F(g.airtime));
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_gateway_uplinks_dropped_total",
         "Uplinks the Gateway Server dropped (gs.up.drop), by error name.",
@@ -66,7 +65,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
             f.sample(&[("gateway_id", id), ("reason", reason)], Value::U(*n));
         }
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     for (name, help, get) in [
         (
             "ttn_gateway_downlink_schedule_failures_total",
@@ -85,7 +84,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
                 f.sample(&[("gateway_id", id), ("reason", reason)], Value::U(*n));
             }
         }
-        f.finish(&mut IoDyn(out))?;
+        f.finish(out)?;
     }
     let mut f = Family::new(
         "ttn_gateway_downlink_tx_total",
@@ -100,7 +99,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
             );
         }
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     // Written for every subscribed gateway, from 0: a gateway's first
     // (re)connect must show in increase(), and it is 2 series a gateway.
     for (name, help, get) in [
@@ -124,7 +123,7 @@ pub fn write(agg: &Aggregator, keep: &dyn Fn(&str) -> bool, out: &mut dyn Write)
         for (id, g) in &gws {
             f.sample(&[("gateway_id", id)], Value::U(get(g)));
         }
-        f.finish(&mut IoDyn(out))?;
+        f.finish(out)?;
     }
     write_own(agg, out)
 }
@@ -137,21 +136,21 @@ fn write_own(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
         Kind::Counter,
     );
     f.sample(&[], Value::U(own.events));
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_exporter_event_streams_open",
         "Event stream subscriptions open now.",
         Kind::Gauge,
     );
     f.sample(&[], Value::U(own.streams_open));
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_exporter_event_stream_reconnects_total",
         "Event stream reconnects after the stream ended or failed.",
         Kind::Counter,
     );
     f.sample(&[], Value::U(own.reconnects));
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_exporter_last_event_timestamp_seconds",
         "When the exporter last counted an event (Unix time).",
@@ -160,7 +159,7 @@ fn write_own(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
     if let Some(t) = own.last_event {
         f.sample(&[], Value::F(t));
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_exporter_events_dropped_total",
         "Event stream lines or events not counted, by reason.",
@@ -169,7 +168,7 @@ fn write_own(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
     for (r, n) in DropReason::ALL.iter().zip(own.dropped) {
         f.sample(&[("reason", r.as_str())], Value::U(n));
     }
-    f.finish(&mut IoDyn(out))?;
+    f.finish(out)?;
     let mut f = Family::new(
         "ttn_exporter_event_stream_errors_total",
         "Event streams that failed or ended, by reason (forbidden: the key lacks a right).",
@@ -178,7 +177,7 @@ fn write_own(agg: &Aggregator, out: &mut dyn Write) -> io::Result<()> {
     for (r, n) in StreamError::ALL.iter().zip(own.errors) {
         f.sample(&[("reason", r.as_str())], Value::U(n));
     }
-    f.finish(&mut IoDyn(out))
+    f.finish(out)
 }
 
 fn histogram(
@@ -192,43 +191,13 @@ fn histogram(
     // A gateway without observations has no series: all-zero histograms of
     // silent or offline gateways would be most of the body and say nothing.
     // Its series appear with the first uplink rendered.
-    let mut with = gws
+    let mut f = Family::new(name, help, Kind::Histogram);
+    for (id, h) in gws
         .iter()
         .map(|(id, g)| (id, get(g)))
         .filter(|(_, h)| h.count > 0)
-        .peekable();
-    if with.peek().is_none() {
-        return Ok(());
+    {
+        f.histogram(&[("gateway_id", id)], bounds, &h.buckets, h.sum, h.count);
     }
-    let mut b = String::new();
-    // Writing to a String cannot fail.
-    let _ = write!(b, "# HELP {name} {help}\n# TYPE {name} histogram\n");
-    for (id, h) in with {
-        let mut label = String::new();
-        escape_label_value(id, &mut label);
-        let mut cum = 0;
-        for (i, n) in h.buckets.iter().enumerate() {
-            cum += n;
-            let le = bounds.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(
-                b,
-                "{name}_bucket{{gateway_id=\"{label}\",le=\"{le}\"}} {cum}"
-            );
-        }
-        let _ = writeln!(b, "{name}_sum{{gateway_id=\"{label}\"}} {}", h.sum);
-        let _ = writeln!(b, "{name}_count{{gateway_id=\"{label}\"}} {}", h.count);
-    }
-    out.write_all(b.as_bytes())
-}
-
-/// `Family::finish` takes `impl Write`; this passes a `dyn Write` on.
-struct IoDyn<'a>(&'a mut dyn Write);
-
-impl Write for IoDyn<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
+    f.finish(out)
 }

@@ -145,7 +145,7 @@ pub fn write_exposition(
     }
     write_health(snapshot, out)?;
     write_gateways(&snapshot.gateways, legacy, out)?;
-    out.write_all(own.encode().as_bytes())
+    own.write(out)
 }
 
 fn unix(t: SystemTime) -> f64 {

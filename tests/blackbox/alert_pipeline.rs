@@ -77,7 +77,7 @@ fn scale_rules(text: &str) -> String {
 /// by 60, and every receiver replaced by a webhook to `url`.
 fn scale_alertmanager(url: &str) -> String {
     let text = alertmanager::with_source_template(&alertmanager::shipped_text());
-    let mut am: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut am: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     for k in ["group_wait", "group_interval", "repeat_interval"] {
         let d = am["route"][k]
             .as_str()
@@ -89,14 +89,14 @@ fn scale_alertmanager(url: &str) -> String {
         let email = r["email_configs"].as_sequence().expect("email_configs");
         assert!(email.iter().all(|m| m["send_resolved"] == true));
         let name = r["name"].clone();
-        *r = serde_yaml::from_str(&format!(
+        *r = serde_yaml_ng::from_str(&format!(
             "name: {}\nwebhook_configs:\n  - url: {url}\n    send_resolved: true\n",
             name.as_str().unwrap()
         ))
         .unwrap();
     }
     am.as_mapping_mut().unwrap().remove("global");
-    serde_yaml::to_string(&am).unwrap()
+    serde_yaml_ng::to_string(&am).unwrap()
 }
 
 /// The notifications received: (alertname, gateway_id or "", status) and
@@ -546,7 +546,7 @@ fn the_scaling_turns_minutes_into_seconds() {
         "  for: 10s\n  expr: max_over_time(x[10s]) and y[60s] and z[5m:1m]\n"
     );
     let am = scale_alertmanager("http://127.0.0.1:1/hook");
-    let v: serde_yaml::Value = serde_yaml::from_str(&am).unwrap();
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&am).unwrap();
     assert_eq!(v["route"]["group_wait"].as_str(), Some("500ms"));
     assert_eq!(v["route"]["group_interval"].as_str(), Some("5000ms"));
     assert_eq!(v["route"]["repeat_interval"].as_str(), Some("360000ms"));

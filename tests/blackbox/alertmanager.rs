@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::tool;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 /// `packaging/alertmanager/`.
 pub fn dir() -> PathBuf {
@@ -33,7 +33,7 @@ pub fn with_source_template(text: &str) -> String {
 }
 
 fn shipped() -> Value {
-    serde_yaml::from_str(&shipped_text()).expect("alertmanager.yml is YAML")
+    serde_yaml_ng::from_str(&shipped_text()).expect("alertmanager.yml is YAML")
 }
 
 fn strings(v: &Value) -> Vec<&str> {
@@ -45,7 +45,7 @@ fn strings(v: &Value) -> Vec<&str> {
 /// The alert names of the shipped alerts.yml.
 fn alert_names() -> Vec<String> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/alerts.yml");
-    let v: Value = serde_yaml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let v: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     v["groups"]
         .as_sequence()
         .unwrap()

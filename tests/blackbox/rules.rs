@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, Fault, Route};
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus")
@@ -21,7 +21,7 @@ fn dir() -> PathBuf {
 fn yaml(name: &str) -> Value {
     let p = dir().join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Every rule of a rule file.
