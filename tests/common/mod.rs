@@ -13,6 +13,7 @@ use fake_tts::FakeTts;
 use ttn_exporter::app::App;
 use ttn_exporter::cache::{Cache, Targets};
 use ttn_exporter::config::{ApiKey, Config, Scope};
+use ttn_exporter::events::Events;
 use ttn_exporter::server::Limits;
 use ttn_exporter::web::WebConfig;
 
@@ -50,6 +51,8 @@ pub struct Exporter {
     pub cache: Cache,
     /// The named targets (`/probe`); none until a test applies some.
     pub targets: std::sync::Arc<Targets>,
+    /// The events stream, when the config has `events = true`.
+    pub events: Option<std::sync::Arc<Events>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -74,7 +77,7 @@ impl Exporter {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let web = std::sync::Arc::new(std::sync::RwLock::new(web));
-        let caches = app.caches.clone();
+        let (caches, events) = (app.caches.clone(), app.events.clone());
         let task = tokio::spawn(app.serve(listener, limits, web, async {
             let _ = rx.await;
         }));
@@ -82,6 +85,7 @@ impl Exporter {
             addr,
             cache: caches.default,
             targets: caches.targets,
+            events,
             stop: Some(tx),
             task,
         }
