@@ -243,8 +243,8 @@ async fn the_events_families_are_rendered_at_refresh_not_per_scrape() {
         .events_timing(fast())
         .build()
         .expect("the exporter");
-    let events = app.events.clone().expect("events on");
     let exp = Exporter::start_app(app, Limits::default(), Default::default()).await;
+    let events = exp.events.clone().expect("events on");
     let first = exp.scrape().await;
     assert_eq!(value(&first, "ttn_exporter_events_total"), Some(0.0));
     fake.push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);

@@ -59,8 +59,8 @@ async fn start_timed(fake: FakeTts, key: &str, chunk: usize, timing: Timing) -> 
         .events_timing(timing)
         .build()
         .expect("the exporter");
-    let events = app.events.clone().expect("events on");
     let exp = Exporter::start_app(app, Limits::default(), Default::default()).await;
+    let events = exp.events.clone().expect("events on");
     Setup {
         fake,
         events,
