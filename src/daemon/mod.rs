@@ -1,6 +1,6 @@
 //! The daemon: build the exporter from a [`Config`] ([`crate::app`]), serve
-//! until SIGTERM/SIGINT, reload on SIGHUP ([`reload`]), keep systemd
-//! informed ([`status`]). How the configuration is read is [`load`].
+//! until SIGTERM/SIGINT, reload on SIGHUP (`reload.rs`), keep systemd
+//! informed (`status.rs`). How the configuration is read is `load.rs`.
 
 mod load;
 mod reload;
@@ -22,7 +22,6 @@ use crate::config::Config;
 use crate::exit::Fatal;
 use crate::self_metrics::SelfMetrics;
 use crate::server::{self, Limits, SharedWeb};
-
 use crate::systemd;
 
 /// Run the daemon until SIGTERM/SIGINT. `listener` is the systemd socket,

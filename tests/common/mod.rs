@@ -44,7 +44,8 @@ pub fn config(api_url: &str) -> Config {
     }
 }
 
-/// The exporter serving on 127.0.0.1:0.
+/// The exporter serving on 127.0.0.1:0, built as the daemon builds it
+/// ([`App`]): state file, targets and events stream as the config says.
 pub struct Exporter {
     pub addr: SocketAddr,
     /// The default target's cache.
