@@ -1,7 +1,7 @@
 //! The wiring, written once: the exporter's parts built from a [`Config`]
 //! (the default cache with its state file, the named targets, the events
-//! stream) and served on a listener. The daemon, the in-process tests and
-//! the benches all build the exporter here.
+//! stream) and served on a listener. The daemon, the tests, the refresh
+//! bench and the demo all build the exporter here.
 
 use std::future::Future;
 use std::sync::Arc;
