@@ -3,8 +3,8 @@
 //!
 //! The configuration refuses a `cache_ttl` below 1 s, so the exporter binary
 //! cannot be made to refresh on every scrape. This drives the library
-//! instead: a [`Cache`] over a [`Source`] built as the daemon builds it, but
-//! with `ttl` zero, so every [`Cache::get`] is one refresh (list, batch
+//! instead: the exporter built as the daemon builds it ([`App`]), but with
+//! `cache_ttl` zero, so every [`Cache::get`] is one refresh (list, batch
 //! stats, render), against a running fake TTS (`fake-tts --gateways N`).
 //! Same process setup as the exporter binary: one malloc arena, tokio with
 //! 2 workers.
@@ -28,14 +28,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use ttn_exporter::cache::{Cache, Source};
-use ttn_exporter::config::DEFAULT_REFRESH_TIMEOUT;
-use ttn_exporter::model::{ApiKey, Scope};
-use ttn_exporter::self_metrics::SelfMetrics;
-use ttn_exporter::tts::{Client, DEFAULT_MAX_GATEWAYS};
+use ttn_exporter::app::App;
+use ttn_exporter::cache::Cache;
+use ttn_exporter::config::{self, Config, Overrides, ENV_API_KEY};
+use ttn_exporter::systemd::Environment;
+use ttn_exporter::tts::DEFAULT_MAX_GATEWAYS;
 
 /// The fake's default key (`fake_tts::DEFAULT_KEY`); obviously not a secret.
 const FAKE_KEY: &str = "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET";
@@ -174,29 +175,38 @@ async fn refresh(cache: &Cache, gateways: Option<usize>) -> Result<(), String> {
     }
 }
 
-async fn run(args: Args) -> Result<Value, String> {
-    let own = SelfMetrics::new().map_err(|e| format!("metrics: {e}"))?;
-    let key = ApiKey::parse(FAKE_KEY).map_err(|e| format!("key: {e}"))?;
-    let client = Client::new(args.api_url.clone(), key, REQUEST_TIMEOUT, own.observer())
-        .map_err(|e| format!("client: {e}"))?
-        .with_max_gateways(DEFAULT_MAX_GATEWAYS.max(args.gateways.unwrap_or(0)));
-    let source = Source {
-        client,
-        scope: Scope::All,
-        legacy_metrics: false,
-        // Zero: every get is a refresh. Only configuration input is bounded.
-        ttl: Duration::ZERO,
-        refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
-        keep_stale_for: Duration::ZERO,
+/// The exporter's configuration for the fake at `--api-url`, loaded as the
+/// daemon loads it (no config file, only the key in the environment), then
+/// with `cache_ttl` and `keep_stale_for` zero, which the configuration
+/// refuses: every get is a refresh. Only configuration input is bounded.
+fn config(args: &Args) -> Result<Config, String> {
+    let env = Environment {
+        vars: vec![(ENV_API_KEY.to_owned(), FAKE_KEY.to_owned())],
     };
-    let cache = Cache::new(source, own);
+    let overrides = Overrides {
+        api_url: Some(args.api_url.to_string()),
+        ..Overrides::default()
+    };
+    let mut config = config::load(Some(Path::new("/dev/null")), &overrides, &env)
+        .map_err(|e| format!("config: {e}"))?;
+    config.request_timeout = REQUEST_TIMEOUT;
+    config.max_gateways = DEFAULT_MAX_GATEWAYS.max(args.gateways.unwrap_or(0));
+    config.cache_ttl = Duration::ZERO;
+    config.keep_stale_for = Duration::ZERO;
+    Ok(config)
+}
+
+async fn run(args: Args) -> Result<Value, String> {
+    let config = config(&args)?;
+    let app = App::new(&config).map_err(|e| format!("{e:#}"))?;
+    let cache = app.cache();
     let control = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("control client: {e}"))?;
 
     for _ in 0..args.warmup {
-        refresh(&cache, args.gateways).await?;
+        refresh(cache, args.gateways).await?;
     }
     reset(&control, &args.api_url).await?;
     let start = Instant::now();
@@ -206,7 +216,7 @@ async fn run(args: Args) -> Result<Value, String> {
     let (c0, t0) = (cpu_seconds(), Instant::now());
     let mut done = 0;
     while done < args.refreshes && Instant::now() < end {
-        refresh(&cache, args.gateways).await?;
+        refresh(cache, args.gateways).await?;
         done += 1;
         if args.sample_every > 0 && done % args.sample_every == 0 {
             samples.push(sample(done, start));

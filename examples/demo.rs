@@ -10,18 +10,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code, missing_docs)] // a test, bench or example crate
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use fake_tts::{demo::demo_fleet, FakeTts, DEFAULT_KEY};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use ttn_exporter::cache::{Cache, Caches, Source};
-use ttn_exporter::config::{ApiKey, Scope};
-use ttn_exporter::metrics::SelfMetrics;
-use ttn_exporter::server::{self, Limits};
-use ttn_exporter::tts::Client;
+use ttn_exporter::app::App;
+use ttn_exporter::cache::Cache;
+use ttn_exporter::config::{self, Config, Overrides, ENV_API_KEY};
+use ttn_exporter::server::Limits;
+use ttn_exporter::systemd::Environment;
+use ttn_exporter::web::WebConfig;
 
 /// The port the exporter uses by default (and the demo, when it is free).
 pub const DEFAULT_PORT: u16 = 9715;
@@ -66,6 +68,23 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The exporter's configuration for the fake at `api_url`, loaded as the
+/// daemon loads it (no config file, the fake's key in the environment),
+/// with the demo's `cache_ttl` and a 5 s `request_timeout`.
+fn config(api_url: &str, settings: Settings) -> anyhow::Result<Config> {
+    let env = Environment {
+        vars: vec![(ENV_API_KEY.to_owned(), DEFAULT_KEY.to_owned())],
+    };
+    let overrides = Overrides {
+        api_url: Some(api_url.to_owned()),
+        ..Overrides::default()
+    };
+    let mut config = config::load(Some(Path::new("/dev/null")), &overrides, &env)?;
+    config.cache_ttl = settings.cache_ttl;
+    config.request_timeout = Duration::from_secs(5);
+    Ok(config)
+}
+
 /// Start the fake fleet and the exporter on `listener`.
 pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<Demo> {
     let started = Instant::now();
@@ -81,34 +100,14 @@ pub async fn start(listener: TcpListener, settings: Settings) -> anyhow::Result<
             }
         })
     };
-    let own = SelfMetrics::new().context("cannot register the exporter's own metrics")?;
-    let client = Client::new(
-        fake.url().parse().context("the fake's URL")?,
-        ApiKey::parse(DEFAULT_KEY).map_err(anyhow::Error::msg)?,
-        Duration::from_secs(5),
-        own.observer(),
-    )
-    .context("cannot build the API client")?;
-    let source = Source {
-        client,
-        scope: Scope::All,
-        legacy_metrics: false,
-        ttl: settings.cache_ttl,
-        refresh_timeout: ttn_exporter::config::DEFAULT_REFRESH_TIMEOUT,
-        keep_stale_for: ttn_exporter::config::DEFAULT_KEEP_STALE_FOR,
-    };
-    let cache = Cache::new(source, own);
+    let app = App::new(&config(&fake.url(), settings)?)?;
+    let cache = app.cache().clone();
     let addr = listener.local_addr().context("listener address")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(
-        listener,
-        Caches::new(cache.clone()),
-        Limits::default(),
-        Default::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let web = Arc::new(RwLock::new(WebConfig::default()));
+    let server = tokio::spawn(app.serve(listener, Limits::default(), web, async {
+        let _ = stopped.await;
+    }));
     Ok(Demo {
         addr,
         cache,

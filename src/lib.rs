@@ -36,14 +36,22 @@
 //! - [`status_page`]: the HTML status page at `/`, built once per refresh.
 //! - [`probe`]: `/metrics` and `/probe?target=NAME` with their queries.
 //! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
-//! - [`daemon`]: wiring, signals (SIGTERM, SIGHUP reload) and `check`.
+//! - [`app`]: the wiring, written once: an [`app::App`] built from a
+//!   [`config::Config`] and served on a listener; used by the daemon, the
+//!   in-process tests and the benches.
+//! - [`exit`]: the fatal error and the exit status it carries.
+//! - [`daemon`]: signals (SIGTERM, SIGHUP reload), loading the
+//!   configuration, the systemd status line. [`check`]: the `check` command.
 
+pub mod app;
 pub mod basic_auth;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod exit;
 pub mod fds;
 pub mod keys;
 pub mod metrics;

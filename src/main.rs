@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
+use ttn_exporter::check;
 use ttn_exporter::cli::{Args, Command};
 use ttn_exporter::config::EX_CONFIG;
 use ttn_exporter::daemon::{self, Loader};
-use ttn_exporter::server::{BindError, Limits};
+use ttn_exporter::exit::Fatal;
+use ttn_exporter::server::Limits;
 use ttn_exporter::systemd;
 
 fn main() -> ExitCode {
@@ -69,7 +71,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            Some(Command::Check) => daemon::check(loaded.config).await,
+            Some(Command::Check) => check::check(loaded.config).await.map_err(Fatal::from),
             None => daemon::run(loader, loaded, listener, limits).await,
         }
     });
@@ -78,13 +80,9 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<BindError>().is_some() => {
-            tracing::error!("{e:#}");
-            ExitCode::from(EX_CONFIG)
-        }
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(e.code())
         }
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::cache::{Caches, Source};
+use crate::cache::Caches;
 use crate::config::targets::{valid_name, MAX_NAME};
-use crate::metrics::{Body, SelfMetrics, CONTENT_TYPE};
+use crate::metrics::{Body, CONTENT_TYPE};
 use crate::shard::Shard;
 
 /// Subtracted from the scraper's timeout so the answer arrives in time (as
@@ -149,49 +149,6 @@ fn bad_request(msg: &str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
-}
-
-/// `ttn-exporter check` for the named targets: one round trip each, a line
-/// each on stdout; an error naming the targets that failed. Each target has
-/// the daemon's deadline for a refresh, its `refresh_timeout`.
-pub async fn check(targets: &[crate::config::Target]) -> anyhow::Result<()> {
-    let mut failed = Vec::new();
-    for t in targets {
-        let c = &t.config;
-        let own = SelfMetrics::for_target()?;
-        let client = Source::from_config(c, &own)?.client;
-        let fetched = tokio::time::timeout(c.refresh_timeout, client.fetch(&c.scope)).await;
-        let fetched = match fetched {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "the refresh did not finish within {}s (refresh_timeout); check the API or raise refresh_timeout",
-                c.refresh_timeout.as_secs_f64()
-            )),
-        };
-        match fetched {
-            Ok(gateways) => {
-                let connected = gateways.iter().filter(|g| g.is_connected()).count();
-                println!(
-                    "target {}: {} (key from {}): {} gateways, {connected} connected",
-                    t.name,
-                    c.api_url,
-                    c.api_key_source,
-                    gateways.len()
-                );
-            }
-            Err(e) => {
-                println!(
-                    "target {}: {} (key from {}): FAILED: {e}",
-                    t.name, c.api_url, c.api_key_source
-                );
-                failed.push(t.name.as_str());
-            }
-        }
-    }
-    if !failed.is_empty() {
-        anyhow::bail!("target(s) failed: {}", failed.join(", "));
-    }
-    Ok(())
 }
 
 /// True when `Accept-Encoding` lists gzip (or `*`) with a non-zero q.

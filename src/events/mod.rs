@@ -132,14 +132,15 @@ impl crate::metrics::Extra for Events {
     }
 }
 
-/// Build the events source of a configuration, if it is enabled.
-pub fn from_config(config: &Config) -> Result<Option<Events>, crate::tts::Error> {
+/// Build the events source of a configuration, if it is enabled, with the
+/// reconnect and framing `timing` ([`Timing::default`] in the daemon).
+pub fn from_config(config: &Config, timing: Timing) -> Result<Option<Events>, crate::tts::Error> {
     if !config.events {
         return Ok(None);
     }
     Ok(Some(Events::start(
         Params::from_config(config)?,
         config.events_chunk,
-        Timing::default(),
+        timing,
     )))
 }

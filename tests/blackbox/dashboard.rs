@@ -243,7 +243,8 @@ const EMPTY_FOR_GW1: [&str; 4] = [
 async fn every_panel_query_returns_data_from_a_real_prometheus() {
     const N: usize = 16;
     let fake = fake((0..N).map(FakeGateway::synthetic).collect()).await;
-    let cfg = config(&fake.url());
+    let mut cfg = config(&fake.url());
+    cfg.events = true;
     let exp = Exporter::start(cfg.clone()).await;
     // The radio panels' data (`events = true`): uplinks of every gateway at
     // varied RSSI, SNR and SF, a successful and a failed downlink each, and a downlink the Gateway

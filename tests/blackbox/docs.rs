@@ -131,7 +131,8 @@ fn the_readme_is_short_and_gives_the_test_command() {
 #[tokio::test]
 async fn every_served_family_is_documented() {
     let fake = fake((0..12).map(FakeGateway::synthetic).collect()).await;
-    let cfg = config(&fake.url());
+    let mut cfg = config(&fake.url());
+    cfg.events = true;
     let exp = Exporter::start(cfg.clone()).await;
     let t = 1_700_000_000_000_000_000;
     let _events = exp

@@ -10,8 +10,8 @@ use ttn_exporter::config::Config;
 use crate::common::Exporter;
 
 impl Exporter {
-    /// Subscribe this exporter to the events stream (as `events = true`
-    /// does), have the fake stream `events`, wait until each is counted or
+    /// Have the fake stream `events` to this exporter's events stream (it
+    /// was started with `events = true`), wait until each is counted or
     /// dropped, and refresh so the served output carries them.
     pub async fn stream_events(
         &self,
@@ -19,13 +19,10 @@ impl Exporter {
         fake: &FakeTts,
         events: Vec<fake_tts::FakeEvent>,
     ) -> std::sync::Arc<ttn_exporter::events::Events> {
-        use ttn_exporter::events::{Events, Params, Timing};
-        let ev = std::sync::Arc::new(Events::start(
-            Params::from_config(config).unwrap(),
-            config.events_chunk,
-            Timing::default(),
-        ));
-        self.cache.set_extra(ev.clone());
+        let ev = self
+            .events
+            .clone()
+            .expect("the exporter was started with events = true");
         let n = events.len() as u64;
         fake.push_events(events);
         self.scrape().await;

@@ -233,7 +233,8 @@ async fn the_rules_only_name_metrics_the_exporter_serves() {
     // shows the rest of the health families.
     // The events families (`events = true`): an uplink and a failed and a
     // successful downlink, and one the Gateway Server could not schedule.
-    let cfg = config(&fake.url());
+    let mut cfg = config(&fake.url());
+    cfg.events = true;
     let exp = Exporter::start(cfg.clone()).await;
     let t = 1_700_000_000_000_000_000;
     let _events = exp

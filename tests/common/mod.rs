@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fake_tts::FakeTts;
-use ttn_exporter::cache::{Cache, Caches, Source, Targets};
+use ttn_exporter::app::App;
+use ttn_exporter::cache::{Cache, Targets};
 use ttn_exporter::config::{ApiKey, Config, Scope};
-use ttn_exporter::metrics::SelfMetrics;
-use ttn_exporter::server::{self, Limits};
+use ttn_exporter::events::Events;
+use ttn_exporter::server::Limits;
 use ttn_exporter::web::WebConfig;
 
 /// An obviously fake key the fake accepts by default.
@@ -43,13 +44,16 @@ pub fn config(api_url: &str) -> Config {
     }
 }
 
-/// The exporter serving on 127.0.0.1:0.
+/// The exporter serving on 127.0.0.1:0, built as the daemon builds it
+/// ([`App`]): state file, targets and events stream as the config says.
 pub struct Exporter {
     pub addr: SocketAddr,
     /// The default target's cache.
     pub cache: Cache,
     /// The named targets (`/probe`); none until a test applies some.
     pub targets: std::sync::Arc<Targets>,
+    /// The events stream, when the config has `events = true`.
+    pub events: Option<std::sync::Arc<Events>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -65,30 +69,24 @@ impl Exporter {
 
     /// With TLS and basic auth as `web` says.
     pub async fn start_with(config: Config, limits: Limits, web: WebConfig) -> Exporter {
-        let own = SelfMetrics::new().unwrap();
-        let source = Source::from_config(&config, &own).unwrap();
-        let cache = Cache::new(source, own);
-        cache.set_state_file(std::sync::Arc::new(
-            ttn_exporter::state_file::StateFile::for_config(&config),
-        ));
-        let caches = Caches::new(cache);
+        Self::start_app(App::new(&config).unwrap(), limits, web).await
+    }
+
+    /// Serve `app`, built by the tests' own [`App::builder`] call.
+    pub async fn start_app(app: App, limits: Limits, web: WebConfig) -> Exporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let web = std::sync::Arc::new(std::sync::RwLock::new(web));
-        let task = tokio::spawn(server::serve(
-            listener,
-            caches.clone(),
-            limits,
-            web,
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let (caches, events) = (app.caches.clone(), app.events.clone());
+        let task = tokio::spawn(app.serve(listener, limits, web, async {
+            let _ = rx.await;
+        }));
         Exporter {
             addr,
             cache: caches.default,
             targets: caches.targets,
+            events,
             stop: Some(tx),
             task,
         }

@@ -237,14 +237,14 @@ async fn exact_counts_per_gateway() {
 #[tokio::test]
 async fn the_events_families_are_rendered_at_refresh_not_per_scrape() {
     let fake = fake((0..2).map(FakeGateway::synthetic).collect()).await;
-    let cfg = config(&fake.url()); // cache_ttl: an hour
-    let exp = Exporter::start(cfg.clone()).await;
-    let events = Arc::new(Events::start(
-        Params::from_config(&cfg).expect("client"),
-        100,
-        fast(),
-    ));
-    exp.cache.set_extra(events.clone());
+    let mut cfg = config(&fake.url()); // cache_ttl: an hour
+    cfg.events = true;
+    let app = App::builder(&cfg)
+        .events_timing(fast())
+        .build()
+        .expect("the exporter");
+    let exp = Exporter::start_app(app, Limits::default(), Default::default()).await;
+    let events = exp.events.clone().expect("events on");
     let first = exp.scrape().await;
     assert_eq!(value(&first, "ttn_exporter_events_total"), Some(0.0));
     fake.push_events(vec![FakeEvent::uplink(GW0, "a", ms(1), -100.0, 1.0, 7, 20)]);

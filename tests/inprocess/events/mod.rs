@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use crate::common::*;
 use fake_tts::{FakeEvent, FakeGateway, FakeTts};
-use ttn_exporter::cache::{Cache, Caches, Source};
+use ttn_exporter::app::App;
+use ttn_exporter::cache::Source;
 use ttn_exporter::config::{ApiKey, Config};
-use ttn_exporter::events::{Events, Params, Timing};
-use ttn_exporter::metrics::SelfMetrics;
-use ttn_exporter::server::{self, Limits};
+use ttn_exporter::events::{Events, Timing};
+use ttn_exporter::server::Limits;
 
 const GW0: &str = "gw-000000";
 const GW1: &str = "gw-000001";
@@ -27,7 +27,8 @@ struct Setup {
     fake: FakeTts,
     events: Arc<Events>,
     addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// Serving until dropped.
+    _exp: Exporter,
 }
 
 fn fast() -> Timing {
@@ -52,34 +53,19 @@ async fn start_timed(fake: FakeTts, key: &str, chunk: usize, timing: Timing) -> 
     let mut cfg: Config = config(&fake.url());
     cfg.api_key = ApiKey::parse(key).expect("test key");
     cfg.cache_ttl = Duration::from_millis(1);
-    let own = SelfMetrics::new().expect("metrics");
-    let cache = Cache::new(Source::from_config(&cfg, &own).expect("source"), own);
-    let events = Arc::new(Events::start(
-        Params::from_config(&cfg).expect("client"),
-        chunk,
-        timing,
-    ));
-    cache.set_extra(events.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let web = Arc::new(std::sync::RwLock::new(Default::default()));
-    tokio::spawn(server::serve(
-        listener,
-        Caches::new(cache),
-        Limits::default(),
-        web,
-        async {
-            let _ = rx.await;
-        },
-    ));
+    cfg.events = true;
+    cfg.events_chunk = chunk;
+    let app = App::builder(&cfg)
+        .events_timing(timing)
+        .build()
+        .expect("the exporter");
+    let exp = Exporter::start_app(app, Limits::default(), Default::default()).await;
+    let events = exp.events.clone().expect("events on");
     Setup {
         fake,
         events,
-        addr,
-        _stop: tx,
+        addr: exp.addr,
+        _exp: exp,
     }
 }
 
