@@ -156,7 +156,11 @@ fn bad_configs_say_what_is_wrong() {
             &[],
             "refresh_timeout = 2h is out of range",
         ),
-        ("max_gateways = 0\n", &[], "max_gateways must be 1 to 1000000"),
+        (
+            "max_gateways = 0\n",
+            &[],
+            "max_gateways must be 1 to 1000000",
+        ),
         ("max_gateways = -5\n", &[], "max_gateways"),
         ("listen = \"localhost\"\n", &[], "invalid listen address"),
         ("gateways = []\n", &[], "gateways is empty"),
