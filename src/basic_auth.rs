@@ -99,41 +99,61 @@ impl fmt::Debug for BasicAuth {
     }
 }
 
+/// Why `basic_auth_users` was refused; one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsersError {
+    /// An empty name, or one with `:` or control characters (shown escaped).
+    #[error("user name `{0}` must be non-empty, without ':' or control characters")]
+    BadName(String),
+    /// The password of the user (shown escaped) is not a bcrypt hash.
+    #[error(
+        "the password of `{0}` is not a complete bcrypt hash; make one with: htpasswd -nBC 10 {0}"
+    )]
+    NotBcrypt(String),
+    /// The hash's cost is out of range.
+    #[error(
+        "the bcrypt cost of `{user}` is {cost}; use 4 to {MAX_COST} (htpasswd -nBC 10 {user})"
+    )]
+    Cost {
+        /// The user (shown escaped).
+        user: String,
+        /// The hash's cost.
+        cost: u32,
+    },
+    /// No users listed.
+    #[error("basic_auth_users is empty; list users, or remove the key to turn basic auth off")]
+    Empty,
+}
+
 impl BasicAuth {
     /// Validate the users: at least one, names without `:`, each hash a
     /// complete bcrypt hash (`$2a$`, `$2b$` or `$2y$`, cost 4 to 16).
-    pub fn new(users: Users) -> Result<BasicAuth, String> {
+    pub fn new(users: Users) -> Result<BasicAuth, UsersError> {
         let users = users.0;
         let mut dummies = Vec::with_capacity(users.len());
         for (user, hash) in &users {
-            let shown = user.escape_default();
+            let shown = || user.escape_default().to_string();
             if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
-                return Err(format!(
-                    "user name `{shown}` must be non-empty, without ':' or control characters"
-                ));
+                return Err(UsersError::BadName(shown()));
             }
             let parts = hash
                 .parse::<bcrypt::HashParts>()
                 .ok()
                 .filter(|_| ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)));
             let Some(parts) = parts else {
-                return Err(format!(
-                    "the password of `{shown}` is not a complete bcrypt hash; make one with: htpasswd -nBC 10 {shown}"
-                ));
+                return Err(UsersError::NotBcrypt(shown()));
             };
             let cost = parts.get_cost();
             if !(4..=MAX_COST).contains(&cost) {
-                return Err(format!(
-                    "the bcrypt cost of `{shown}` is {cost}; use 4 to {MAX_COST} (htpasswd -nBC 10 {shown})"
-                ));
+                return Err(UsersError::Cost {
+                    user: shown(),
+                    cost,
+                });
             }
             dummies.push((cost, hash.clone()));
         }
         if dummies.is_empty() {
-            return Err(
-                "basic_auth_users is empty; list users, or remove the key to turn basic auth off"
-                    .to_owned(),
-            );
+            return Err(UsersError::Empty);
         }
         Ok(BasicAuth {
             dummies,
@@ -339,10 +359,12 @@ mod tests {
         let good = bcrypt::hash("pw", 4).expect("hash");
         assert!(BasicAuth::new(users(&[("p", &good)])).is_ok());
         for bad in ["$2y$10$short", "plaintext", &good.replace("$2b$", "$2x$")] {
-            let msg = BasicAuth::new(users(&[("p", bad)])).expect_err(bad);
+            let msg = BasicAuth::new(users(&[("p", bad)]))
+                .expect_err(bad)
+                .to_string();
             assert!(msg.contains("not a complete bcrypt hash"), "{msg}");
         }
-        let msg = BasicAuth::new(users(&[])).expect_err("empty");
+        let msg = BasicAuth::new(users(&[])).expect_err("empty").to_string();
         assert!(msg.contains("basic_auth_users is empty"), "{msg}");
     }
 

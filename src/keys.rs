@@ -13,6 +13,68 @@ const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";
 
 pub use crate::model::{ApiKey, MAX_KEY_BYTES};
 
+/// Why no API key was found; one line naming where it was looked for and
+/// what to do, never containing the key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A systemd credential exists but cannot be read.
+    #[error("API key credential {name} (from {origin}) {why}")]
+    CredentialUnreadable {
+        /// The credential's name.
+        name: String,
+        /// The file the credential is a copy of.
+        origin: String,
+        /// Why it cannot be read.
+        why: secret_file::Error,
+    },
+    /// A systemd credential holds no key.
+    #[error("API key credential {name} (from {origin}) {why}; write the key alone into {origin}")]
+    CredentialNotAKey {
+        /// The credential's name.
+        name: String,
+        /// The file the credential is a copy of.
+        origin: String,
+        /// What is wrong with the text.
+        why: &'static str,
+    },
+    /// The environment variable holds no key.
+    #[error("{var} {why}; set it to the key alone (NNSXS....)")]
+    VariableNotAKey {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with the value.
+        why: &'static str,
+    },
+    /// The key file cannot be read.
+    #[error("no API key: {path} {why}; {fix}, or set {var}")]
+    FileUnreadable {
+        /// The key file.
+        path: String,
+        /// Why it cannot be read.
+        why: String,
+        /// What to do about it.
+        fix: String,
+        /// The variable that could hold the key instead.
+        var: String,
+    },
+    /// The key file can be read by other users.
+    #[error("API key file {path} is accessible by other users (mode {mode:04o}); fix it with: sudo chmod 0600 {path}")]
+    FileShared {
+        /// The key file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key file holds no key.
+    #[error("API key file {path} {why}; write the key alone into it")]
+    FileNotAKey {
+        /// The key file.
+        path: String,
+        /// What is wrong with the text.
+        why: &'static str,
+    },
+}
+
 /// Find an API key, first match wins: the first of `credentials` (names
 /// in `$CREDENTIALS_DIRECTORY`) that exists, the environment variable
 /// `var`, the file `file` (its credential copy under systemd, see
@@ -24,7 +86,7 @@ pub fn find_key_in(
     credentials: &[&str],
     var: &str,
     file: &Path,
-) -> Result<(ApiKey, String), String> {
+) -> Result<(ApiKey, String), KeyError> {
     let cred_dir = env.credentials_dir();
     if let Some(dir) = &cred_dir {
         for name in credentials {
@@ -35,19 +97,26 @@ pub fn find_key_in(
             let origin = name
                 .strip_prefix("ttn_")
                 .map_or(DEFAULT_KEY_PATH.to_owned(), |n| format!("{CONFIG_DIR}/{n}"));
-            let text = secret_file::read(&path, MAX_KEY_BYTES as u64)
-                .map_err(|e| format!("API key credential {name} (from {origin}) {e}"))?;
-            let key = ApiKey::parse(&text.text).map_err(|why| {
-                format!(
-                    "API key credential {name} (from {origin}) {why}; write the key alone into {origin}"
-                )
+            let text = secret_file::read(&path, MAX_KEY_BYTES as u64).map_err(|why| {
+                KeyError::CredentialUnreadable {
+                    name: (*name).to_owned(),
+                    origin: origin.clone(),
+                    why,
+                }
+            })?;
+            let key = ApiKey::parse(&text.text).map_err(|why| KeyError::CredentialNotAKey {
+                name: (*name).to_owned(),
+                origin,
+                why,
             })?;
             return Ok((key, format!("systemd credential {name}")));
         }
     }
     if let Some(value) = env.get(var) {
-        let key = ApiKey::parse(value)
-            .map_err(|why| format!("{var} {why}; set it to the key alone (NNSXS....)"))?;
+        let key = ApiKey::parse(value).map_err(|why| KeyError::VariableNotAKey {
+            var: var.to_owned(),
+            why,
+        })?;
         return Ok((key, format!("environment {var}")));
     }
     let path = file;
@@ -77,15 +146,18 @@ pub fn find_key_in(
             ),
             other => (other.to_string(), "write the key alone into it".to_owned()),
         };
-        format!("no API key: {} {why}; {fix}, or set {var}", path.display())
+        KeyError::FileUnreadable {
+            path: path.display().to_string(),
+            why,
+            fix,
+            var: var.to_owned(),
+        }
     })?;
     if read.mode & 0o007 != 0 {
-        return Err(format!(
-            "API key file {} is accessible by other users (mode {:04o}); fix it with: sudo chmod 0600 {}",
-            path.display(),
-            read.mode & 0o7777,
-            path.display()
-        ));
+        return Err(KeyError::FileShared {
+            path: path.display().to_string(),
+            mode: read.mode & 0o7777,
+        });
     }
     if read.mode & 0o070 != 0 {
         tracing::warn!(
@@ -95,11 +167,9 @@ pub fn find_key_in(
             read.mode & 0o7777
         );
     }
-    let key = ApiKey::parse(&read.text).map_err(|why| {
-        format!(
-            "API key file {} {why}; write the key alone into it",
-            path.display()
-        )
+    let key = ApiKey::parse(&read.text).map_err(|why| KeyError::FileNotAKey {
+        path: path.display().to_string(),
+        why,
     })?;
     Ok((key, format!("file {}", path.display())))
 }

@@ -10,7 +10,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::cache::Caches;
 use crate::config::targets::{valid_name, MAX_NAME};
 use crate::metrics::{Body, CONTENT_TYPE};
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardError};
 
 /// Subtracted from the scraper's timeout so the answer arrives in time (as
 /// blackbox_exporter does).
@@ -36,6 +36,26 @@ pub fn scrape_wait(header: Option<&str>) -> Option<Duration> {
 /// Most query parameters looked at; a longer query is refused.
 const MAX_PARAMS: usize = 32;
 
+/// Why a query was refused; one line for a 400 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// More than [`MAX_PARAMS`] parameters.
+    #[error("too many query parameters (at most {MAX_PARAMS})")]
+    TooManyParameters,
+    /// `target`, `shard` or `shards` given twice.
+    #[error("parameter {0} given more than once")]
+    Repeated(String),
+    /// `shard` without `shards`.
+    #[error("shard given without shards")]
+    ShardWithoutShards,
+    /// `shards` without `shard`.
+    #[error("shards given without shard")]
+    ShardsWithoutShard,
+    /// `shard`/`shards` refused.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+}
+
 /// What a query asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Query {
@@ -48,14 +68,14 @@ pub struct Query {
 /// Parse `target`, `shard` and `shards`; other parameters are ignored. Each
 /// may appear once; `shard` and `shards` come together. The error is one
 /// line for a 400 answer.
-pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
+pub fn parse_query(query: Option<&str>) -> Result<Query, QueryError> {
     let mut target = None;
     let mut index = None;
     let mut count = None;
     let pairs = url::form_urlencoded::parse(query.unwrap_or("").as_bytes());
     for (n, (k, v)) in pairs.enumerate() {
         if n >= MAX_PARAMS {
-            return Err(format!("too many query parameters (at most {MAX_PARAMS})"));
+            return Err(QueryError::TooManyParameters);
         }
         let slot = match &*k {
             "target" => &mut target,
@@ -64,15 +84,15 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
             _ => continue,
         };
         if slot.is_some() {
-            return Err(format!("parameter {k} given more than once"));
+            return Err(QueryError::Repeated(k.into_owned()));
         }
         *slot = Some(v.into_owned());
     }
     let shard = match (index, count) {
         (None, None) => None,
         (Some(i), Some(n)) => Some(Shard::parse(&i, &n)?),
-        (Some(_), None) => return Err("shard given without shards".into()),
-        (None, Some(_)) => return Err("shards given without shard".into()),
+        (Some(_), None) => return Err(QueryError::ShardWithoutShards),
+        (None, Some(_)) => return Err(QueryError::ShardsWithoutShard),
     };
     Ok(Query { target, shard })
 }
@@ -81,7 +101,7 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
 pub async fn respond<B>(req: &Request<B>, caches: &Caches, probe: bool) -> Response<Body> {
     let q = match parse_query(req.uri().query()) {
         Ok(q) => q,
-        Err(e) => return bad_request(&e),
+        Err(e) => return bad_request(&e.to_string()),
     };
     let target = match (probe, &q.target) {
         (false, None) => caches.default.clone(),
@@ -197,11 +217,14 @@ mod tests {
             ("shard=0&shards=2000", "from 1 to 1024"),
             ("shard=a&shards=4", "shard must be"),
         ] {
-            let e = parse_query(Some(q)).unwrap_err();
+            let e = parse_query(Some(q)).unwrap_err().to_string();
             assert!(e.contains(needle), "{q}: {e}");
         }
         let many = vec!["a=1"; 40].join("&");
-        assert!(parse_query(Some(&many)).unwrap_err().contains("too many"));
+        assert!(parse_query(Some(&many))
+            .unwrap_err()
+            .to_string()
+            .contains("too many"));
     }
 
     #[test]

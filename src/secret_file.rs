@@ -112,12 +112,34 @@ pub const MAX_PEM_FILE: u64 = 1 << 20;
 /// [`read`] does: a regular file only (a FIFO, device or directory is
 /// refused before it is opened, so nothing blocks), opened non-blocking,
 /// at most `max` bytes. The error completes "FILE ..." for one line.
-pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+pub fn read_text(path: &Path, max: u64) -> Result<String, TextError> {
     read(path, max).map(|c| c.text).map_err(|e| match e {
-        Error::NotRegular(kind) => format!("is a {kind}, not a regular file"),
-        Error::TooLarge(max) => format!("is larger than {max} bytes"),
-        other => other.to_string(),
+        Error::NotRegular(kind) => TextError::NotRegular(kind),
+        Error::TooLarge(max) => TextError::TooLarge(max),
+        other => TextError::Read(other),
     })
+}
+
+/// Why [`read_text`] cannot read a file; `Display` completes "FILE ...",
+/// without the key hints of [`Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// Not a regular file; names what it is.
+    #[error("is a {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Larger than the cap.
+    #[error("is larger than {0} bytes")]
+    TooLarge(u64),
+    /// Missing, unreadable, not UTF-8, or another I/O error.
+    #[error(transparent)]
+    Read(Error),
+}
+
+impl TextError {
+    /// True when the file does not exist.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, TextError::Read(Error::Missing))
+    }
 }
 
 #[cfg(test)]

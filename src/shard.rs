@@ -58,18 +58,14 @@ pub struct Shard {
 impl Shard {
     /// Validate `shard`/`shards` as given in a query string (decimal digits
     /// only). The error is one line for a 400 answer.
-    pub fn parse(index: &str, count: &str) -> Result<Shard, String> {
-        let count = decimal(count)
-            .ok_or_else(|| "shards must be a whole number from 1 to 1024".to_owned())?;
+    pub fn parse(index: &str, count: &str) -> Result<Shard, ShardError> {
+        let count = decimal(count).ok_or(ShardError::CountNotANumber)?;
         if count == 0 || count > MAX_SHARDS {
-            return Err(format!("shards must be from 1 to {MAX_SHARDS}"));
+            return Err(ShardError::CountOutOfRange);
         }
-        let index = decimal(index)
-            .ok_or_else(|| "shard must be a whole number from 0 to shards-1".to_owned())?;
+        let index = decimal(index).ok_or(ShardError::IndexNotANumber)?;
         if index >= count {
-            return Err(format!(
-                "shard must be less than shards ({index} >= {count})"
-            ));
+            return Err(ShardError::IndexTooLarge { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -78,6 +74,28 @@ impl Shard {
     pub fn keeps(&self, gateway_id: &str) -> bool {
         gateway_hash(gateway_id) % u64::from(self.count) == u64::from(self.index)
     }
+}
+
+/// Why [`Shard::parse`] refused `shard`/`shards`; one line each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// `shards` is not decimal digits.
+    #[error("shards must be a whole number from 1 to {MAX_SHARDS}")]
+    CountNotANumber,
+    /// `shards` is 0 or over [`MAX_SHARDS`].
+    #[error("shards must be from 1 to {MAX_SHARDS}")]
+    CountOutOfRange,
+    /// `shard` is not decimal digits.
+    #[error("shard must be a whole number from 0 to shards-1")]
+    IndexNotANumber,
+    /// `shard` is not below `shards`.
+    #[error("shard must be less than shards ({index} >= {count})")]
+    IndexTooLarge {
+        /// The `shard` given.
+        index: u32,
+        /// The `shards` given.
+        count: u32,
+    },
 }
 
 /// Decimal digits only (no sign, no spaces), at most 10 of them.
@@ -323,7 +341,7 @@ mod tests {
             ("", "4", "shard must be"),
             ("1", "99999999999999999999", "shards must be"),
         ] {
-            let e = Shard::parse(i, n).unwrap_err();
+            let e = Shard::parse(i, n).unwrap_err().to_string();
             assert!(e.contains(needle), "{i}/{n}: {e}");
             assert!(!e.contains('\n'));
         }

@@ -201,7 +201,7 @@ impl StateFile {
             (serde_json::to_vec(&file), st.failing)
         };
         let result = body
-            .map_err(|e| e.to_string())
+            .map_err(WriteError::from)
             .and_then(|b| write_atomically(path, &b));
         let mut st = self.lock();
         match result {
@@ -243,33 +243,44 @@ fn max(a: Option<UnixSeconds>, b: Option<UnixSeconds>) -> Option<UnixSeconds> {
     }
 }
 
+/// Why the state file cannot be read back; `Display` completes "FILE ...".
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    File(#[from] crate::secret_file::TextError),
+    /// Not JSON of the state file's shape (the parser's words, one line).
+    #[error("is not a gateway state file ({0})")]
+    NotStateFile(String),
+    /// Another format or version (both shown on one line).
+    #[error(
+        "is not a version {VERSION} gateway state file (format `{format}`, version {version})"
+    )]
+    OtherVersion { format: String, version: u32 },
+    /// Written for another `api_url` (shown on one line).
+    #[error("holds the gateways of another API ({0})")]
+    OtherApi(String),
+}
+
 /// The entries of the file at `path`, or why there are none.
-fn read(path: &Path, api_url: &str, max: usize) -> Result<BTreeMap<String, Entry>, String> {
+fn read(path: &Path, api_url: &str, max: usize) -> Result<BTreeMap<String, Entry>, ReadError> {
     let limit = (max.saturating_mul(BYTES_PER_GATEWAY).max(64 * 1024)) as u64;
     let text = match crate::secret_file::read_text(path, limit) {
         Ok(t) => t,
         // The first start: nothing to say.
-        Err(why) if why.starts_with("does not exist") => return Ok(BTreeMap::new()),
-        Err(why) => return Err(why),
+        Err(why) if why.is_missing() => return Ok(BTreeMap::new()),
+        Err(why) => return Err(why.into()),
     };
-    let file: File = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "is not a gateway state file ({})",
-            sanitize::one_line(&e.to_string(), 200)
-        )
-    })?;
+    let file: File = serde_json::from_str(&text)
+        .map_err(|e| ReadError::NotStateFile(sanitize::one_line(&e.to_string(), 200)))?;
     if file.format != FORMAT || file.version != VERSION {
-        return Err(format!(
-            "is not a version {VERSION} gateway state file (format `{}`, version {})",
-            sanitize::one_line(&file.format, 64),
-            file.version
-        ));
+        return Err(ReadError::OtherVersion {
+            format: sanitize::one_line(&file.format, 64),
+            version: file.version,
+        });
     }
     if file.api_url != api_url {
-        return Err(format!(
-            "holds the gateways of another API ({})",
-            sanitize::one_line(&file.api_url, 200)
-        ));
+        return Err(ReadError::OtherApi(sanitize::one_line(&file.api_url, 200)));
     }
     Ok(file
         .gateways
@@ -280,9 +291,20 @@ fn read(path: &Path, api_url: &str, max: usize) -> Result<BTreeMap<String, Entry
         .collect())
 }
 
+/// Why the state file cannot be written (the cause's own words).
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// The entries cannot be encoded.
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    /// Creating, writing, syncing or renaming the file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Write `body` to `path` through a temporary file in the same directory
 /// and a rename: a crash leaves the old file or the new one, never half.
-fn write_atomically(path: &Path, body: &[u8]) -> Result<(), String> {
+fn write_atomically(path: &Path, body: &[u8]) -> Result<(), WriteError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -300,7 +322,7 @@ fn write_atomically(path: &Path, body: &[u8]) -> Result<(), String> {
     })();
     written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        e.to_string()
+        WriteError::Io(e)
     })
 }
 

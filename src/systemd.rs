@@ -50,6 +50,25 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Why [`Environment::with_env_file`] read no variables from a file that
+/// exists; one line.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    /// This user may not read it (the file is shown).
+    #[error(
+        "cannot read {0} (permission denied): run it with sudo to use the service's environment"
+    )]
+    PermissionDenied(String),
+    /// Any other reason it cannot be read.
+    #[error("cannot read {path}: {why}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why it cannot be read.
+        why: crate::secret_file::Error,
+    },
+}
+
 /// Everything read from the process environment, gathered in one place so
 /// tests can supply it without touching the real environment.
 #[derive(Clone, Debug, Default)]
@@ -81,7 +100,7 @@ impl Environment {
     /// first (so the process's own win): what `ttn.service` sees, for
     /// `check`. A missing file adds nothing; one this user may not read
     /// adds nothing and says so (`Err`, one line).
-    pub fn with_env_file(mut self, path: &Path) -> (Environment, Result<usize, String>) {
+    pub fn with_env_file(mut self, path: &Path) -> (Environment, Result<usize, EnvFileError>) {
         match crate::secret_file::read(path, crate::secret_file::MAX_CONFIG_FILE) {
             Ok(c) => {
                 let mut vars = parse_env_file(&c.text);
@@ -93,12 +112,15 @@ impl Environment {
             Err(crate::secret_file::Error::Missing) => (self, Ok(0)),
             Err(crate::secret_file::Error::PermissionDenied) => (
                 self,
-                Err(format!(
-                    "cannot read {} (permission denied): run it with sudo to use the service's environment",
-                    path.display()
-                )),
+                Err(EnvFileError::PermissionDenied(path.display().to_string())),
             ),
-            Err(e) => (self, Err(format!("cannot read {}: {e}", path.display()))),
+            Err(why) => (
+                self,
+                Err(EnvFileError::Unreadable {
+                    path: path.display().to_string(),
+                    why,
+                }),
+            ),
         }
     }
 
@@ -290,11 +312,11 @@ mod tests {
             vars: vec![("TTN_EXPORTER_CACHE_TTL".into(), "5s".into())],
         };
         let (env, read) = own.with_env_file(&file);
-        assert_eq!(read, Ok(1));
+        assert_eq!(read.ok(), Some(1));
         // the process's own variables win
         assert_eq!(env.get("TTN_EXPORTER_CACHE_TTL"), Some("5s"));
         let (env, read) = Environment::default().with_env_file(&dir.path().join("none"));
-        assert_eq!((env.vars.len(), read), (0, Ok(0)));
+        assert_eq!((env.vars.len(), read.ok()), (0, Some(0)));
     }
 
     #[test]

@@ -35,6 +35,50 @@ pub struct WebError {
     what: String,
 }
 
+impl WebError {
+    /// The error for the file at `path`: `what` is wrong with it.
+    fn new(path: &Path, what: impl std::fmt::Display) -> WebError {
+        WebError {
+            file: path.display().to_string(),
+            what: what.to_string(),
+        }
+    }
+}
+
+/// Why `http_server_config.headers` was refused; one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum HeaderError {
+    /// A header the toolkit does not let a web config set.
+    #[error(
+        "http_server_config.headers: {0:?} cannot be configured; only {names}",
+        names = configurable()
+    )]
+    NotConfigurable(String),
+    /// A value the toolkit does not accept for that header.
+    #[error("http_server_config.headers: {name} must be one of {allowed:?}, not {value:?}")]
+    NotAllowed {
+        name: String,
+        allowed: &'static [&'static str],
+        value: String,
+    },
+    /// Not a valid header value.
+    #[error("http_server_config.headers: the value of {0} is not a valid header value")]
+    BadValue(String),
+}
+
+/// The names of [`EXTRA_HEADERS`], comma-separated.
+fn configurable() -> String {
+    let names: Vec<&str> = EXTRA_HEADERS.iter().map(|(n, _)| *n).collect();
+    names.join(", ")
+}
+
+/// A web config nested deeper than [`MAX_DEPTH`] (the line is 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} is nested deeper than {MAX_DEPTH} levels; the web config needs 3")]
+struct TooDeep {
+    line: usize,
+}
+
 /// The file's structure (the subset of exporter-toolkit's we support).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,27 +110,24 @@ const EXTRA_HEADERS: [(&str, &[&str]); 5] = [
 ];
 
 /// Check `headers` as exporter-toolkit does; blank values are left out.
-fn headers(map: &std::collections::BTreeMap<String, String>) -> Result<Headers, String> {
+fn headers(map: &std::collections::BTreeMap<String, String>) -> Result<Headers, HeaderError> {
     let mut out = Vec::new();
     for (name, value) in map {
         let Some((_, allowed)) = EXTRA_HEADERS.iter().find(|(n, _)| n == name) else {
-            let names: Vec<&str> = EXTRA_HEADERS.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "http_server_config.headers: {name:?} cannot be configured; only {}",
-                names.join(", ")
-            ));
+            return Err(HeaderError::NotConfigurable(name.clone()));
         };
         if value.is_empty() {
             continue;
         }
         if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
-            return Err(format!(
-                "http_server_config.headers: {name} must be one of {allowed:?}, not {value:?}"
-            ));
+            return Err(HeaderError::NotAllowed {
+                name: name.clone(),
+                allowed,
+                value: value.clone(),
+            });
         }
-        let v = hyper::header::HeaderValue::from_str(value).map_err(|_| {
-            format!("http_server_config.headers: the value of {name} is not a valid header value")
-        })?;
+        let v = hyper::header::HeaderValue::from_str(value)
+            .map_err(|_| HeaderError::BadValue(name.clone()))?;
         out.push((hyper::header::HeaderName::from_static(static_name(name)), v));
     }
     Ok(Arc::from(out))
@@ -139,20 +180,17 @@ impl std::fmt::Debug for WebConfig {
 
 /// Load and validate the web config file.
 pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
-    let err = |what: String| WebError {
-        file: path.display().to_string(),
-        what,
-    };
+    let err = |what: &dyn std::fmt::Display| WebError::new(path, what);
     let text = secret_file::read_text(
         &credential_path(path, env),
         secret_file::MAX_WEB_CONFIG_FILE,
     )
-    .map_err(|why| err(format!("cannot read it: it {why}")))?;
-    too_deep(&text).map_err(err)?;
+    .map_err(|why| err(&format_args!("cannot read it: it {why}")))?;
+    too_deep(&text).map_err(|e| err(&e))?;
     // An empty file or one that configures nothing is a mistake, never a
     // silent "no TLS, no auth".
     let file: Option<WebConfigFile> =
-        serde_yaml_ng::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| err(&e.to_string().replace('\n', " ")))?;
     let file = match file {
         Some(f)
             if f.tls_server_config.is_some()
@@ -163,22 +201,21 @@ pub fn load(path: &Path, env: &Environment) -> Result<WebConfig, WebError> {
         }
         _ => {
             return Err(err(
-                "it configures neither tls_server_config nor basic_auth_users; fix it or drop web_config_file"
-                    .to_owned(),
+                &"it configures neither tls_server_config nor basic_auth_users; fix it or drop web_config_file",
             ))
         }
     };
     let tls = match file.tls_server_config {
         None => None,
-        Some(t) => Some(Arc::new(Tls::load(&t, env).map_err(err)?)),
+        Some(t) => Some(Arc::new(Tls::load(&t, env).map_err(|e| err(&e))?)),
     };
     let headers = match file.http_server_config.and_then(|h| h.headers) {
         None => Arc::from(Vec::new()),
-        Some(h) => headers(&h).map_err(err)?,
+        Some(h) => headers(&h).map_err(|e| err(&e))?,
     };
     let auth = match file.basic_auth_users {
         None => None,
-        Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(err)?)),
+        Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(|e| err(&e))?)),
     };
     Ok(WebConfig { tls, auth, headers })
 }
@@ -190,12 +227,8 @@ const MAX_DEPTH: usize = 32;
 /// (its time grows with the square of the depth: 10 s for 64,000 `[`).
 /// Counts flow brackets outside quotes and comments, and block nesting by
 /// the indicators (`- `, `? `) and indentation that start a line.
-fn too_deep(text: &str) -> Result<(), String> {
-    let refuse = |line: usize| {
-        Err(format!(
-            "line {line} is nested deeper than {MAX_DEPTH} levels; the web config needs 3"
-        ))
-    };
+fn too_deep(text: &str) -> Result<(), TooDeep> {
+    let refuse = |line: usize| Err(TooDeep { line });
     let mut flow = 0usize;
     let mut quote: Option<char> = None;
     for (n, line) in text.lines().enumerate() {

@@ -60,17 +60,103 @@ enum ClientAuth {
     RequireAndVerify,
 }
 
+/// Why the TLS settings or files cannot be used; one line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsError {
+    /// An unknown `client_auth_type`.
+    #[error("client_auth_type {0:?} is not one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert")]
+    ClientAuthType(String),
+    /// `client_ca_file` without asking for client certificates.
+    #[error("client_ca_file is set but client_auth_type is NoClientCert; set client_auth_type: RequireAndVerifyClientCert")]
+    CaWithoutClientAuth,
+    /// A verifying `client_auth_type` without `client_ca_file`.
+    #[error(
+        "client_auth_type {0} needs client_ca_file, the CA that signs the client certificates"
+    )]
+    VerifyWithoutCa(String),
+    /// `client_allowed_sans` without asking for client certificates.
+    #[error("client_allowed_sans is set but no client certificate is asked for; set client_auth_type: RequireAndVerifyClientCert")]
+    SansWithoutClientAuth,
+    /// TLS 1.0 or 1.1 asked for.
+    #[error("{key} {name} is not supported: this exporter (rustls) speaks TLS12 and TLS13 only")]
+    OldVersion { key: &'static str, name: String },
+    /// Not a TLS version name.
+    #[error("{key} {name:?} is not one of TLS10, TLS11, TLS12, TLS13")]
+    UnknownVersion { key: &'static str, name: String },
+    /// `min_version` above `max_version`.
+    #[error("min_version is above max_version")]
+    MinAboveMax,
+    /// A cipher suite rustls lacks; `offered` lists the ones it has.
+    #[error("cipher_suites: {name} is not supported by this exporter (rustls); it has {offered}")]
+    CipherSuite { name: String, offered: String },
+    /// CurveP521, which rustls lacks.
+    #[error("curve_preferences: CurveP521 is not supported by this exporter (rustls); it has X25519, CurveP256, CurveP384")]
+    CurveP521,
+    /// Not a curve name.
+    #[error("curve_preferences: {0:?} is not one of X25519, CurveP256, CurveP384, CurveP521")]
+    UnknownCurve(String),
+    /// `curve_preferences` names no curve.
+    #[error("curve_preferences is empty")]
+    NoCurves,
+    /// The private key file cannot be read.
+    #[error("cannot read the private key from {file}: it {why}")]
+    KeyUnreadable {
+        file: String,
+        why: secret_file::TextError,
+    },
+    /// The private key file holds no usable PEM key.
+    #[error("cannot read the private key from {file}: {why}")]
+    KeyNotPem {
+        file: String,
+        why: rustls::pki_types::pem::Error,
+    },
+    /// The versions, suites and curves leave nothing to speak.
+    #[error("TLS setup (min_version, max_version, cipher_suites, curve_preferences do not fit together): {0}")]
+    Versions(rustls::Error),
+    /// A client CA certificate rustls refuses.
+    #[error("client_ca_file {file}: {why}")]
+    ClientCa { file: String, why: rustls::Error },
+    /// The client certificate verifier cannot be built from the CAs.
+    #[error("client_ca_file {file}: {why}")]
+    ClientVerifier {
+        file: String,
+        why: rustls::server::VerifierBuilderError,
+    },
+    /// The certificate and the key do not go together.
+    #[error("{cert} and {key} do not form a usable certificate and key: {why}")]
+    CertAndKey {
+        cert: String,
+        key: String,
+        why: rustls::Error,
+    },
+    /// A certificate file cannot be read.
+    #[error("cannot read {what} from {file}: it {why}")]
+    CertsUnreadable {
+        what: &'static str,
+        file: String,
+        why: secret_file::TextError,
+    },
+    /// A certificate file is not PEM.
+    #[error("cannot read {what} from {file}: {why}")]
+    CertsNotPem {
+        what: &'static str,
+        file: String,
+        why: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("no certificate in {0}")]
+    NoCertificate(String),
+}
+
 impl ClientAuth {
-    fn parse(s: Option<&str>) -> Result<ClientAuth, String> {
+    fn parse(s: Option<&str>) -> Result<ClientAuth, TlsError> {
         Ok(match s.unwrap_or("") {
             "" | "NoClientCert" => ClientAuth::No,
             "RequestClientCert" => ClientAuth::Request,
             "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAny,
             "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
             "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerify,
-            other => return Err(format!(
-                "client_auth_type {other:?} is not one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert"
-            )),
+            other => return Err(TlsError::ClientAuthType(other.to_owned())),
         })
     }
 }
@@ -96,42 +182,43 @@ const TLS13_NAMES: [&str; 3] = [
     "TLS_CHACHA20_POLY1305_SHA256",
 ];
 
-fn version(name: &str, key: &str) -> Result<u8, String> {
+fn version(name: &str, key: &'static str) -> Result<u8, TlsError> {
     match name {
         "TLS12" => Ok(2),
         "TLS13" => Ok(3),
-        "TLS10" | "TLS11" => Err(format!(
-            "{key} {name} is not supported: this exporter (rustls) speaks TLS12 and TLS13 only"
-        )),
-        other => Err(format!(
-            "{key} {other:?} is not one of TLS10, TLS11, TLS12, TLS13"
-        )),
+        "TLS10" | "TLS11" => Err(TlsError::OldVersion {
+            key,
+            name: name.to_owned(),
+        }),
+        other => Err(TlsError::UnknownVersion {
+            key,
+            name: other.to_owned(),
+        }),
     }
 }
 
 impl Settings {
-    fn new(t: &TlsFile, env: &Environment) -> Result<Settings, String> {
+    fn new(t: &TlsFile, env: &Environment) -> Result<Settings, TlsError> {
         let client_auth = ClientAuth::parse(t.client_auth_type.as_deref())?;
         let verifying = matches!(
             client_auth,
             ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify
         );
         if t.client_ca_file.is_some() && client_auth == ClientAuth::No {
-            return Err("client_ca_file is set but client_auth_type is NoClientCert; set client_auth_type: RequireAndVerifyClientCert".to_owned());
+            return Err(TlsError::CaWithoutClientAuth);
         }
         if verifying && t.client_ca_file.is_none() {
-            return Err(format!(
-                "client_auth_type {} needs client_ca_file, the CA that signs the client certificates",
-                t.client_auth_type.as_deref().unwrap_or_default()
+            return Err(TlsError::VerifyWithoutCa(
+                t.client_auth_type.clone().unwrap_or_default(),
             ));
         }
         if t.client_allowed_sans.is_some() && client_auth == ClientAuth::No {
-            return Err("client_allowed_sans is set but no client certificate is asked for; set client_auth_type: RequireAndVerifyClientCert".to_owned());
+            return Err(TlsError::SansWithoutClientAuth);
         }
         let min = version(t.min_version.as_deref().unwrap_or("TLS12"), "min_version")?;
         let max = version(t.max_version.as_deref().unwrap_or("TLS13"), "max_version")?;
         if min > max {
-            return Err("min_version is above max_version".to_owned());
+            return Err(TlsError::MinAboveMax);
         }
         let versions: Vec<&'static rustls::SupportedProtocolVersion> =
             [(3, &rustls::version::TLS13), (2, &rustls::version::TLS12)]
@@ -164,10 +251,10 @@ impl Settings {
                     }
                     None => {
                         let offered: Vec<&str> = all.iter().filter_map(tls12_name).collect();
-                        return Err(format!(
-                            "cipher_suites: {name} is not supported by this exporter (rustls); it has {}",
-                            offered.join(", ")
-                        ));
+                        return Err(TlsError::CipherSuite {
+                            name: name.clone(),
+                            offered: offered.join(", "),
+                        });
                     }
                 }
             }
@@ -184,14 +271,8 @@ impl Settings {
                     "X25519" => rustls::NamedGroup::X25519,
                     "CurveP256" => rustls::NamedGroup::secp256r1,
                     "CurveP384" => rustls::NamedGroup::secp384r1,
-                    "CurveP521" => {
-                        return Err("curve_preferences: CurveP521 is not supported by this exporter (rustls); it has X25519, CurveP256, CurveP384".to_owned())
-                    }
-                    other => {
-                        return Err(format!(
-                            "curve_preferences: {other:?} is not one of X25519, CurveP256, CurveP384, CurveP521"
-                        ))
-                    }
+                    "CurveP521" => return Err(TlsError::CurveP521),
+                    other => return Err(TlsError::UnknownCurve(other.to_owned())),
                 };
                 if let Some(g) = all.iter().find(|g| g.name() == want) {
                     if !groups
@@ -203,7 +284,7 @@ impl Settings {
                 }
             }
             if groups.is_empty() {
-                return Err("curve_preferences is empty".to_owned());
+                return Err(TlsError::NoCurves);
             }
             provider.kx_groups = groups;
         }
@@ -234,26 +315,26 @@ impl Settings {
     }
 
     /// Read the files and build the acceptor.
-    fn build(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+    fn build(&self) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
         let (cert_name, cert_path) = &self.cert;
         let (key_name, key_path) = &self.key;
         let certs = read_certs(cert_name, cert_path, "certificates")?;
         let key_pem =
             secret_file::read_text(key_path, secret_file::MAX_PEM_FILE).map_err(|why| {
-                format!(
-                    "cannot read the private key from {}: it {why}",
-                    key_name.display()
-                )
+                TlsError::KeyUnreadable {
+                    file: key_name.display().to_string(),
+                    why,
+                }
             })?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
-            format!(
-                "cannot read the private key from {}: {e}",
-                key_name.display()
-            )
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|why| {
+            TlsError::KeyNotPem {
+                file: key_name.display().to_string(),
+                why,
+            }
         })?;
         let builder = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&self.versions)
-            .map_err(|e| format!("TLS setup (min_version, max_version, cipher_suites, curve_preferences do not fit together): {e}"))?;
+            .map_err(TlsError::Versions)?;
         let algs = self.provider.signature_verification_algorithms;
         let builder = match self.client_auth {
             ClientAuth::No => builder.with_no_client_auth(),
@@ -264,9 +345,10 @@ impl Settings {
                     let cas = read_certs(ca_name, ca_path, "client CA certificates")?;
                     let mut roots = rustls::RootCertStore::empty();
                     for ca in cas {
-                        roots
-                            .add(ca)
-                            .map_err(|e| format!("client_ca_file {}: {e}", ca_name.display()))?;
+                        roots.add(ca).map_err(|why| TlsError::ClientCa {
+                            file: ca_name.display().to_string(),
+                            why,
+                        })?;
                     }
                     hints = roots.subjects();
                     if matches!(
@@ -280,10 +362,10 @@ impl Settings {
                         if auth == ClientAuth::VerifyIfGiven {
                             b = b.allow_unauthenticated();
                         }
-                        inner =
-                            Some(b.build().map_err(|e| {
-                                format!("client_ca_file {}: {e}", ca_name.display())
-                            })?);
+                        inner = Some(b.build().map_err(|why| TlsError::ClientVerifier {
+                            file: ca_name.display().to_string(),
+                            why,
+                        })?);
                     }
                 }
                 builder.with_client_cert_verifier(Arc::new(ClientPolicy {
@@ -298,13 +380,14 @@ impl Settings {
                 }))
             }
         };
-        let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-            format!(
-                "{} and {} do not form a usable certificate and key: {e}",
-                cert_name.display(),
-                key_name.display()
-            )
-        })?;
+        let mut config =
+            builder
+                .with_single_cert(certs, key)
+                .map_err(|why| TlsError::CertAndKey {
+                    cert: cert_name.display().to_string(),
+                    key: key_name.display().to_string(),
+                    why,
+                })?;
         config.ignore_client_order = self.ignore_client_order;
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
@@ -313,15 +396,25 @@ impl Settings {
 fn read_certs(
     name: &Path,
     path: &Path,
-    what: &str,
-) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = secret_file::read_text(path, secret_file::MAX_PEM_FILE)
-        .map_err(|why| format!("cannot read {what} from {}: it {why}", name.display()))?;
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let file = || name.display().to_string();
+    let pem = secret_file::read_text(path, secret_file::MAX_PEM_FILE).map_err(|why| {
+        TlsError::CertsUnreadable {
+            what,
+            file: file(),
+            why,
+        }
+    })?;
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot read {what} from {}: {e}", name.display()))?;
+        .map_err(|why| TlsError::CertsNotPem {
+            what,
+            file: file(),
+            why,
+        })?;
     if certs.is_empty() {
-        return Err(format!("no certificate in {}", name.display()));
+        return Err(TlsError::NoCertificate(file()));
     }
     Ok(certs)
 }
@@ -372,7 +465,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// Check the settings and read the files; the error is one line.
-    pub(crate) fn load(t: &TlsFile, env: &Environment) -> Result<Tls, String> {
+    pub(crate) fn load(t: &TlsFile, env: &Environment) -> Result<Tls, TlsError> {
         let settings = Settings::new(t, env)?;
         let stamps = settings.stamps();
         let acceptor = settings.build()?;

@@ -121,7 +121,7 @@ fn layered(
         // Only a small regular file: a FIFO would block, a device or a
         // directory would silently give the defaults.
         if let Err(why) = crate::secret_file::read_text(path, crate::secret_file::MAX_CONFIG_FILE) {
-            let hint = if why.starts_with("does not exist") {
+            let hint = if why.is_missing() {
                 format!("no such file; {}", CONFIG_HINT)
             } else {
                 format!("{why}; {CONFIG_HINT}")
@@ -210,10 +210,15 @@ pub fn switch(text: &str) -> Option<bool> {
     }
 }
 
+/// A value [`switch`] does not read as on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a switch (use 1, true, yes, on, 0, false, no or off)")]
+pub struct NotASwitch;
+
 /// [`switch`] as a clap value parser, for the `--legacy-metrics` and
 /// `--events` flags.
-pub fn parse_switch(text: &str) -> Result<bool, String> {
-    switch(text).ok_or_else(|| "not a switch (use 1, true, yes, on, 0, false, no or off)".into())
+pub fn parse_switch(text: &str) -> Result<bool, NotASwitch> {
+    switch(text).ok_or(NotASwitch)
 }
 
 fn one_line(e: &figment::Error) -> String {

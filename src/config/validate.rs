@@ -95,6 +95,12 @@ impl From<String> for ConfigError {
     }
 }
 
+impl From<crate::keys::KeyError> for ConfigError {
+    fn from(e: crate::keys::KeyError) -> ConfigError {
+        ConfigError(e.to_string())
+    }
+}
+
 impl ConfigError {
     pub(super) fn new(msg: impl Into<String>) -> ConfigError {
         ConfigError(msg.into())

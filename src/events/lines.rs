@@ -1,64 +1,64 @@
-//! Newline framing with a length cap: a line longer than the cap is
-//! reported once and skipped up to its newline, never buffered whole.
+//! Newline framing with a length cap, by `tokio-util`'s [`LinesCodec`]: a
+//! line longer than the cap is reported once and skipped up to its newline,
+//! never buffered whole.
+//!
+//! The codec is driven by hand over the response's chunks rather than
+//! through `FramedRead`, which ends the stream after the first decoder
+//! error; here an over-long or non-UTF-8 line is counted and the stream
+//! goes on.
+
+use bytes::BytesMut;
+use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
 /// Longest line read; longer ones are dropped and counted.
 pub const MAX_LINE: usize = 1024 * 1024;
 
+/// One framed line, as [`LineBuf::feed`] hands it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A complete line, without its `\n` (and without a `\r` before it).
+    Line(&'a str),
+    /// A line over the cap; its bytes were skipped up to its newline.
+    TooLong,
+    /// A complete line that is not UTF-8 (so not JSON either).
+    NotUtf8,
+}
+
 /// Splits a byte stream into lines of at most `max` bytes.
 #[derive(Debug)]
 pub struct LineBuf {
-    buf: Vec<u8>,
-    max: usize,
-    discarding: bool,
+    codec: LinesCodec,
+    buf: BytesMut,
 }
 
 impl LineBuf {
     /// A splitter for lines up to `max` bytes.
     pub fn new(max: usize) -> LineBuf {
         LineBuf {
-            buf: Vec::new(),
-            max,
-            discarding: false,
+            codec: LinesCodec::new_with_max_length(max),
+            buf: BytesMut::new(),
         }
     }
 
-    /// Feed a chunk; `on` gets each complete line (without `\n`), or `None`
-    /// for a line over the cap. An `Err` from `on` stops and is returned.
+    /// Feed a chunk; `on` gets each complete line, [`Frame::TooLong`] once
+    /// for a line over the cap, or [`Frame::NotUtf8`]. An `Err` from `on`
+    /// stops and is returned.
     pub fn feed<E>(
         &mut self,
-        mut chunk: &[u8],
-        mut on: impl FnMut(Option<&[u8]>) -> Result<(), E>,
+        chunk: &[u8],
+        mut on: impl FnMut(Frame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        while let Some(pos) = chunk.iter().position(|&b| b == b'\n') {
-            let head = &chunk[..pos];
-            chunk = &chunk[pos + 1..];
-            if self.discarding {
-                self.discarding = false;
-                self.buf.clear();
-            } else if self.buf.is_empty() {
-                on((head.len() <= self.max).then_some(head))?;
-            } else if self.buf.len() + head.len() > self.max {
-                self.buf.clear();
-                on(None)?;
-            } else {
-                self.buf.extend_from_slice(head);
-                let line = std::mem::take(&mut self.buf);
-                let r = on(Some(&line));
-                self.buf = line;
-                self.buf.clear();
-                r?;
+        self.buf.extend_from_slice(chunk);
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(line)) => on(Frame::Line(&line))?,
+                Ok(None) => return Ok(()),
+                Err(LinesCodecError::MaxLineLengthExceeded) => on(Frame::TooLong)?,
+                // The codec's only I/O error while decoding is a line that
+                // is not UTF-8; the line is consumed.
+                Err(LinesCodecError::Io(_)) => on(Frame::NotUtf8)?,
             }
         }
-        if !self.discarding && !chunk.is_empty() {
-            if self.buf.len() + chunk.len() > self.max {
-                self.buf = Vec::new();
-                self.discarding = true;
-                on(None)?;
-            } else {
-                self.buf.extend_from_slice(chunk);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -71,7 +71,11 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks {
             lb.feed::<()>(c, |l| {
-                out.push(l.map(|b| String::from_utf8_lossy(b).into_owned()));
+                out.push(match l {
+                    Frame::Line(s) => Some(s.to_owned()),
+                    Frame::TooLong => None,
+                    Frame::NotUtf8 => Some("<not UTF-8>".to_owned()),
+                });
                 Ok(())
             })
             .expect("no error");
@@ -96,6 +100,22 @@ mod tests {
         assert_eq!(
             run(4, &[b"123", b"45\nab\n"]),
             vec![None, Some("ab".into())]
+        );
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_cap_is_kept() {
+        assert_eq!(
+            run(4, &[b"1234\n12345\n", b"abcd", b"\n"]),
+            vec![Some("1234".into()), None, Some("abcd".into())]
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_reported_and_the_next_kept() {
+        assert_eq!(
+            run(10, &[b"a\xff\xfeb\nok\r\n"]),
+            vec![Some("<not UTF-8>".into()), Some("ok".into())]
         );
     }
 

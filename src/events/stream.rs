@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use super::aggregate::{Aggregator, DropReason, StreamError};
-use super::lines::LineBuf;
+use super::lines::{Frame, LineBuf};
 use super::parse::{self, Line};
 use super::shared::{lock, Shared};
 use crate::model::FailureKind;
@@ -286,7 +286,7 @@ async fn once(shared: &Shared, base: &Url, ids: &[String], resume: &Mutex<Resume
 pub fn count_line(
     agg: &Mutex<Aggregator>,
     resume: &Mutex<Resume>,
-    line: Option<&[u8]>,
+    line: Frame<'_>,
 ) -> Result<(), StreamError> {
     let mut delivered = false;
     handle(agg, resume, line, &mut delivered).map_err(|e| e.why)
@@ -296,14 +296,21 @@ pub fn count_line(
 fn handle(
     agg: &Mutex<Aggregator>,
     resume: &Mutex<Resume>,
-    line: Option<&[u8]>,
+    line: Frame<'_>,
     delivered: &mut bool,
 ) -> Result<(), End> {
-    let Some(bytes) = line else {
-        lock(agg).drop_event(DropReason::TooLong);
-        return Ok(());
+    let text = match line {
+        Frame::Line(text) => text,
+        Frame::TooLong => {
+            lock(agg).drop_event(DropReason::TooLong);
+            return Ok(());
+        }
+        Frame::NotUtf8 => {
+            lock(agg).drop_event(DropReason::Unparsable);
+            return Ok(());
+        }
     };
-    match parse::line(bytes) {
+    match parse::line(text.as_bytes()) {
         Line::Blank | Line::StreamStart => Ok(()),
         Line::Unparsable => {
             lock(agg).drop_event(DropReason::Unparsable);

@@ -437,7 +437,10 @@ proptest::proptest! {
                     proptest::prop_assert!(s.count >= 1 && s.count <= 1024 && s.index < s.count);
                 }
             }
-            Err(e) => proptest::prop_assert!(!e.is_empty() && !e.contains('\n')),
+            Err(e) => {
+                let e = e.to_string();
+                proptest::prop_assert!(!e.is_empty() && !e.contains('\n'))
+            }
         }
     }
 }

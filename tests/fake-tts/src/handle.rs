@@ -25,6 +25,7 @@ impl FakeTts {
     ///
     /// # Panics
     /// If no loopback port can be bound (use [`FakeTts::start_on`] to handle that).
+    #[allow(clippy::expect_used)] // the documented panic of a test helper
     pub async fn start(gateways: Vec<FakeGateway>) -> FakeTts {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         Self::start_on(addr, gateways)
