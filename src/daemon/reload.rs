@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::load::{Loaded, Loader};
+use super::load::{LoadError, Loaded, Loader};
 use crate::app::App;
 use crate::cache::Source;
 use crate::config::Config;
@@ -15,8 +15,26 @@ use crate::systemd::{self, Environment};
 /// How long a SIGHUP reload may take to read config, key and web config.
 pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a reload kept the old configuration; one line for the log and the
+/// notify status.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Config file, environment, key or web config.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The blocking task that read the files failed.
+    #[error("internal error while loading: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    /// The files took longer than [`RELOAD_TIMEOUT`] to read.
+    #[error("reading the configuration took longer than {} s", RELOAD_TIMEOUT.as_secs())]
+    Timeout,
+    /// The API client could not be built from the new configuration.
+    #[error(transparent)]
+    Source(#[from] crate::tts::Error),
+}
+
 /// Load on a blocking thread, giving up after [`RELOAD_TIMEOUT`].
-pub(super) async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
+pub(super) async fn load_off_loop(loader: &Loader) -> Result<Loaded, ReloadError> {
     if Environment::from_process().credentials_dir().is_some() {
         // systemd (252) copies credentials and reads EnvironmentFile= at
         // start only: re-reading them here cannot see a change.
@@ -27,12 +45,9 @@ pub(super) async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
     let loader = loader.clone();
     let task = tokio::task::spawn_blocking(move || loader.load());
     match tokio::time::timeout(RELOAD_TIMEOUT, task).await {
-        Ok(Ok(loaded)) => loaded.map_err(|e| e.to_string()),
-        Ok(Err(join)) => Err(format!("internal error while loading: {join}")),
-        Err(_) => Err(format!(
-            "reading the configuration took longer than {} s",
-            RELOAD_TIMEOUT.as_secs()
-        )),
+        Ok(Ok(loaded)) => Ok(loaded?),
+        Ok(Err(join)) => Err(ReloadError::Join(join)),
+        Err(_) => Err(ReloadError::Timeout),
     }
 }
 
@@ -40,7 +55,7 @@ pub(super) async fn load_off_loop(loader: &Loader) -> Result<Loaded, String> {
 /// new are bad. The cached output stays fresh unless the API URL, key or scope
 /// changed, and a back-off the API asked for is kept unless its host did.
 pub(super) fn apply(
-    loaded: Result<Loaded, String>,
+    loaded: Result<Loaded, ReloadError>,
     current: &mut Config,
     app: &App,
     web: &SharedWeb,
@@ -49,7 +64,7 @@ pub(super) fn apply(
     let source = loaded.and_then(|l| {
         Source::from_config(&l.config, cache.self_metrics())
             .map(|s| (l, s))
-            .map_err(|e| e.to_string())
+            .map_err(ReloadError::from)
     });
     let (new, source) = match source {
         Ok(x) => x,
@@ -121,7 +136,7 @@ mod tests {
     use crate::app::tests::config;
     use crate::web::WebConfig;
 
-    fn loaded(toml: &str) -> Result<Loaded, String> {
+    fn loaded(toml: &str) -> Result<Loaded, ReloadError> {
         Ok(Loaded {
             config: config(toml),
             web: WebConfig::default(),
