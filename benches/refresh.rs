@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use ttn_exporter::app::App;
 use ttn_exporter::cache::Cache;
+use ttn_exporter::config::environment::Environment;
 use ttn_exporter::config::{self, Config, Overrides, ENV_API_KEY};
-use ttn_exporter::systemd::Environment;
 use ttn_exporter::tts::DEFAULT_MAX_GATEWAYS;
 
 /// The fake's default key (`fake_tts::DEFAULT_KEY`); obviously not a secret.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use ttn_exporter::model::Snapshot;
-use ttn_exporter::status_page::render;
+use ttn_exporter::server::status_page::render;
 
 mod common;
 use common::snapshot;

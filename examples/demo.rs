@@ -20,10 +20,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use ttn_exporter::app::App;
 use ttn_exporter::cache::Cache;
+use ttn_exporter::config::environment::Environment;
 use ttn_exporter::config::{self, Config, Overrides, ENV_API_KEY};
+use ttn_exporter::server::web::WebConfig;
 use ttn_exporter::server::Limits;
-use ttn_exporter::systemd::Environment;
-use ttn_exporter::web::WebConfig;
 
 /// The port the exporter uses by default (and the demo, when it is free).
 pub const DEFAULT_PORT: u16 = 9715;

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::cache::state_file::StateFile;
 use crate::cache::{Cache, Caches, Source};
 use crate::config::Config;
 use crate::events::{self, Events, Timing};
-use crate::self_metrics::SelfMetrics;
+use crate::metrics::self_metrics::SelfMetrics;
 use crate::server::{self, Limits, SharedWeb};
-use crate::state_file::StateFile;
 
 /// The exporter built from a configuration: what the server answers from,
 /// and the events stream feeding it. Clones share everything.
@@ -101,8 +101,8 @@ impl Builder<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::config::environment::Environment;
     use crate::config::{self, Overrides};
-    use crate::systemd::Environment;
 
     /// The configuration of `toml`, with an obviously fake key for the
     /// default target and for `acme` (a key variable of no configured

@@ -8,63 +8,58 @@
 //! background activity is the opt-in events stream ([`events`]).
 //!
 //! # Layout
-//! From the ground up: a module uses only modules listed before it.
+//! From the ground up: a module uses only modules listed before it (tests
+//! aside). Each folder is one concern:
 //! - [`model`]: the [`model::Snapshot`] of one refresh, the secret
-//!   [`model::ApiKey`], the [`model::Scope`]; plain data.
-//! - [`sanitize`]: upstream text made one line and short before it is shown.
-//! - [`secret_file`]: reading the key file safely (regular, small, no hang).
-//! - [`basic_auth`]: the bounded bcrypt check; [`fds`]: the descriptor limit
-//!   and the connection caps derived from it.
-//! - [`systemd`]: socket activation, sd-notify, journald logging, the
-//!   process [`systemd::Environment`] and [`systemd::credential_path`].
-//! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
-//! - [`keys`]: the secret [`keys::ApiKey`] and where it is found.
-//! - [`web`]: optional TLS and basic auth (exporter-toolkit web config).
-//! - [`self_metrics`]: the exporter's own counters and the request observer.
+//!   [`model::ApiKey`], the [`model::Scope`]; plain data. Also
+//!   [`model::sanitize`]: upstream text made one line and short before it
+//!   is shown.
+//! - [`fds`]: the descriptor limit and the connection caps derived from it.
+//!   [`logging`]: journald or stderr lines.
+//! - [`systemd`]: socket activation and sd-notify (ready, status, watchdog,
+//!   stopping).
 //! - [`config`]: figment layering (defaults < config.toml < env < flags),
-//!   validation, and where the key is read from; the named targets' tables
-//!   ([`config::targets`]). [`cli`]: the command-line flags.
+//!   validation, the named targets' tables ([`config::targets`]); what the
+//!   process was started with ([`config::environment`]: variables, the
+//!   environment file, systemd's credential copies), reading files safely
+//!   ([`config::secret_file`]) and where the key is found ([`config::keys`]).
+//! - [`tts`]: The Things Stack HTTP client and its JSON types ([`tts::types`]).
 //! - [`metrics`]: `Snapshot -> text` (and its gzip): the text writer, the
-//!   per-gateway family table, and [`metrics::Extra`] for a second source.
+//!   per-gateway family table, [`metrics::Extra`] for a second source, the
+//!   exporter's own counters ([`metrics::self_metrics`]) and hash sharding
+//!   ([`metrics::shard`]: each shard's body built once per refresh).
 //! - [`events`]: opt-in radio metrics from the events stream (the one
 //!   background activity), rendered as a [`metrics::Extra`].
-//! - [`shard`]: hash sharding (`shard=I&shards=N`) of `/metrics` and
-//!   `/probe`, each shard's body built once per refresh.
-//! - [`cache`]: the rendered output, its age, single-flight refresh; one
-//!   cache per named target ([`cache::Targets`]), held beside the default
-//!   one in what the server answers from ([`cache::Caches`]).
-//! - [`status_page`]: the HTML status page at `/`, built once per refresh.
-//! - [`probe`]: `/metrics` and `/probe?target=NAME` with their queries.
-//! - [`server`]: hyper on a given listener; routes, limits, graceful shutdown.
+//! - [`cache`]: the rendered output, its age, single-flight refresh behind
+//!   [`cache::Fetch`]; one cache per named target ([`cache::Targets`]), held
+//!   beside the default one in what the server answers from
+//!   ([`cache::Caches`]); the gateways remembered across restarts
+//!   ([`cache::state_file`]).
+//! - [`server`]: hyper on a given listener with graceful shutdown; its
+//!   [`server::limits`], [`server::routes`], `/metrics` and `/probe`
+//!   ([`server::probe`]), the status page at `/` ([`server::status_page`]),
+//!   optional TLS and basic auth ([`server::web`], [`server::web_tls`],
+//!   [`server::basic_auth`]).
 //! - [`app`]: the wiring, written once: an [`app::App`] built from a
 //!   [`config::Config`] and served on a listener; used by the daemon, the
-//!   in-process tests and the benches.
+//!   in-process tests, the benches and the demo.
+//! - [`cli`]: the command-line flags, and the `check` command
+//!   ([`cli::check`]).
 //! - [`exit`]: the fatal error and the exit status it carries.
 //! - [`daemon`]: signals (SIGTERM, SIGHUP reload), loading the
-//!   configuration, the systemd status line. [`check`]: the `check` command.
+//!   configuration, the systemd status line.
 
 pub mod app;
-pub mod basic_auth;
 pub mod cache;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod exit;
 pub mod fds;
-pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod model;
-pub mod probe;
-pub mod sanitize;
-pub mod secret_file;
-pub mod self_metrics;
 pub mod server;
-pub mod shard;
-pub mod state_file;
-pub mod status_page;
 pub mod systemd;
 pub mod tts;
-pub mod web;
-pub mod web_tls;

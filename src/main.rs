@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ttn_exporter::check;
+use ttn_exporter::cli::check;
 use ttn_exporter::cli::{Args, Command};
 use ttn_exporter::config::EX_CONFIG;
 use ttn_exporter::daemon::{self, Loader};
@@ -37,12 +37,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    systemd::init_logging(args.log_format);
+    ttn_exporter::logging::init_logging(args.log_format);
     let loader = Loader {
         config_path: args.config.clone(),
         overrides: args.overrides.clone(),
         // `check` sees what ttn.service sees: its EnvironmentFile too.
-        env_file: matches!(args.command, Some(Command::Check)).then(|| systemd::ENV_FILE.into()),
+        env_file: matches!(args.command, Some(Command::Check))
+            .then(|| ttn_exporter::config::environment::ENV_FILE.into()),
     };
     let loaded = match loader.load() {
         Ok(l) => l,

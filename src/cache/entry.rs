@@ -4,9 +4,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
+use crate::metrics::shard::ShardBodies;
 use crate::metrics::Rendered;
 use crate::model::Snapshot;
-use crate::shard::ShardBodies;
 
 /// One refresh's result as served.
 #[derive(Debug)]
@@ -26,10 +26,10 @@ pub struct Entry {
     /// The refresh's result, for views built from it on demand (shard
     /// bodies, the status page).
     pub snapshot: Arc<Snapshot>,
-    /// The shard bodies built from it so far ([`crate::shard`]).
+    /// The shard bodies built from it so far ([`crate::metrics::shard`]).
     pub shards: ShardBodies,
     /// The status page (`/`), built from `snapshot` on the first request
-    /// that wants it (see [`crate::status_page::page`]).
+    /// that wants it (see `server::status_page::page`).
     pub status_page: OnceLock<bytes::Bytes>,
     /// A failed refresh that serves the last good gateways: when those
     /// reach `keep_stale_for` and must no longer be served.

@@ -5,7 +5,7 @@
 //!
 //! A refresh has one deadline (`refresh_timeout`). A scrape that waits for
 //! a refresh waits at most as long as its scraper allows (Prometheus sends
-//! `X-Prometheus-Scrape-Timeout-Seconds`; see [`crate::probe::scrape_wait`]); past that it
+//! `X-Prometheus-Scrape-Timeout-Seconds`; see `server::probe::scrape_wait`); past that it
 //! gets `ttn_up 0` with reason `timeout`, while the refresh goes on and its
 //! result serves the next scrape.
 //!
@@ -23,6 +23,7 @@
 
 pub mod entry;
 pub mod source;
+pub mod state_file;
 pub mod targets;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,10 +31,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
+use crate::cache::state_file::StateFile;
+use crate::metrics::self_metrics::SelfMetrics;
 use crate::metrics::{render_with, Extra};
 use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
-use crate::self_metrics::SelfMetrics;
-use crate::state_file::StateFile;
 use crate::tts;
 pub use entry::Entry;
 pub use source::Source;
@@ -132,7 +133,7 @@ impl Cache {
 
     /// Remember gateway times in `file` from now on: every good refresh
     /// teaches it and takes the remembered times of the gateways the
-    /// server has forgotten ([`crate::state_file`]).
+    /// server has forgotten ([`crate::cache::state_file`]).
     pub fn set_state_file(&self, file: Arc<StateFile>) {
         *self
             .inner
@@ -183,7 +184,7 @@ impl Cache {
     }
 
     /// [`Cache::get`], waiting at most `wait` for a refresh (see
-    /// [`crate::probe::scrape_wait`]). Past it the answer is `ttn_up 0` with reason
+    /// `server::probe::scrape_wait`). Past it the answer is `ttn_up 0` with reason
     /// `timeout`; the refresh continues and serves the next scrape.
     pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
@@ -291,7 +292,7 @@ impl Cache {
             &write_extra,
         );
         let entry = Entry::new(snapshot, rendered, until, source.legacy_metrics);
-        // The shard layouts in use keep their places ([`crate::shard`]).
+        // The shard layouts in use keep their places ([`crate::metrics::shard`]).
         if let Some(previous) = self.lock().current.clone() {
             entry.shards.inherit(&previous.shards);
         }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::metrics::self_metrics::SelfMetrics;
 use crate::model::Scope;
-use crate::self_metrics::SelfMetrics;
 use crate::tts::{self, Client};
 
 /// What a refresh needs: the API client and what to ask it. Swapped as a

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::{Cache, Source};
 use crate::config::Target;
-use crate::self_metrics::SelfMetrics;
+use crate::metrics::self_metrics::SelfMetrics;
 
 /// What the server answers from: the default target's cache (`/metrics`,
 /// `/`) and the named targets (`/probe`). Clones share both.

@@ -16,7 +16,10 @@
 //! - [`validate`]: the plain [`Config`] and its checks.
 //! - [`targets`]: the named targets' tables (`[targets.NAME]`).
 
+pub mod environment;
+pub mod keys;
 pub mod options;
+pub mod secret_file;
 pub mod targets;
 pub mod validate;
 
@@ -25,11 +28,10 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 
-use crate::keys;
-pub use crate::keys::{ApiKey, MAX_KEY_BYTES};
+use crate::config::environment::credential_path;
+pub use crate::config::environment::Environment;
+pub use crate::config::keys::{ApiKey, MAX_KEY_BYTES};
 pub use crate::model::Scope;
-use crate::systemd::credential_path;
-pub use crate::systemd::Environment;
 pub use options::{
     range_text, Bounds, NameList, Overrides, RawConfig, RawTarget, CACHE_TTL, COUNTS,
     DEFAULT_EVENTS_CHUNK, DEFAULT_KEEP_STALE_FOR, DEFAULT_KEY_PATH, DEFAULT_MAX_GATEWAYS,
@@ -120,7 +122,9 @@ fn layered(
         // unreadable file as empty, and we want to name the problem.
         // Only a small regular file: a FIFO would block, a device or a
         // directory would silently give the defaults.
-        if let Err(why) = crate::secret_file::read_text(path, crate::secret_file::MAX_CONFIG_FILE) {
+        if let Err(why) =
+            crate::config::secret_file::read_text(path, crate::config::secret_file::MAX_CONFIG_FILE)
+        {
             let hint = if why.is_missing() {
                 format!("no such file; {}", CONFIG_HINT)
             } else {

@@ -33,7 +33,7 @@ pub const MAX_MAX_GATEWAYS: usize = *MAX_GATEWAYS.end();
 pub const EVENTS_CHUNK: RangeInclusive<usize> = 1..=crate::model::MAX_EVENTS_CHUNK;
 
 /// The count options and their ranges, for `--help` (see
-/// [`crate::cli::command`]) and the checks.
+/// `cli::command`) and the checks.
 pub const COUNTS: &[(&str, RangeInclusive<usize>)] = &[
     ("max_gateways", MAX_GATEWAYS),
     ("events_chunk", EVENTS_CHUNK),
@@ -101,7 +101,7 @@ pub struct RawConfig {
 }
 
 /// The options as flags, the top configuration layer; `None` leaves the
-/// lower layers alone. Flattened into [`crate::cli::Args`].
+/// lower layers alone. Flattened into `cli::Args`.
 #[derive(Clone, Debug, Default, Serialize, clap::Args)]
 pub struct Overrides {
     /// Address to bind when systemd passed no socket

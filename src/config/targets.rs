@@ -1,6 +1,6 @@
 //! Named targets: `[targets.NAME]` tables in the config, each with its own
-//! key and scope, served at `/probe?target=NAME` ([`crate::probe`]) from a
-//! cache of its own ([`crate::cache::Targets`]). The top-level settings
+//! key and scope, served at `/probe?target=NAME` (`server::probe`) from a
+//! cache of its own (`cache::Targets`). The top-level settings
 //! stay the default target at `/metrics`.
 //!
 //! A target inherits `api_url`, `cache_ttl`, `request_timeout` and
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use super::options::RawConfig;
 use super::validate::{validate, ConfigError, Target};
-use crate::keys::{self, ApiKey};
-use crate::systemd::Environment;
+use crate::config::environment::Environment;
+use crate::config::keys::{self, ApiKey};
 
 /// Most targets a config may name.
 pub const MAX_TARGETS: usize = 100;
@@ -90,7 +90,7 @@ pub fn load(top: &RawConfig, env: &Environment) -> Result<Vec<Target>, ConfigErr
         };
         return Err(format!(
             "unknown environment variable {}: {known}; correct its name or remove it",
-            crate::sanitize::upstream(var)
+            crate::model::sanitize::upstream(var)
         )
         .into());
     }

@@ -12,7 +12,7 @@ use super::options::{
     range_text, Bounds, NameList, RawConfig, CACHE_TTL, DEFAULT_MAX_GATEWAYS, EVENTS_CHUNK,
     KEEP_STALE_FOR, MAX_GATEWAYS, REFRESH_TIMEOUT, REQUEST_TIMEOUT,
 };
-use crate::keys::ApiKey;
+use crate::config::keys::ApiKey;
 use crate::model::{valid_tts_id, Scope};
 
 /// Exit status for invalid configuration (sysexits.h `EX_CONFIG`).
@@ -47,10 +47,10 @@ pub struct Config {
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// The exporter-toolkit web config file (TLS, basic auth), if any; the
-    /// daemon loads it ([`crate::web::load`]).
+    /// daemon loads it (`server::web::load`).
     pub web_config_file: Option<PathBuf>,
     /// The file remembering gateway times past the server's 48 h, if any
-    /// ([`crate::state_file`]); set by [`super::load`] for the top level only.
+    /// (`cache::state_file`); set by [`super::load`] for the top level only.
     pub state_file: Option<PathBuf>,
     /// Named targets served at `/probe?target=NAME`.
     pub targets: Vec<Target>,
@@ -95,8 +95,8 @@ impl From<String> for ConfigError {
     }
 }
 
-impl From<crate::keys::KeyError> for ConfigError {
-    fn from(e: crate::keys::KeyError) -> ConfigError {
+impl From<crate::config::keys::KeyError> for ConfigError {
+    fn from(e: crate::config::keys::KeyError) -> ConfigError {
         ConfigError(e.to_string())
     }
 }

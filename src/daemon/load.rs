@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use crate::config::environment::Environment;
 use crate::config::{self, Config, ConfigError, Overrides};
-use crate::systemd::Environment;
-use crate::web::{self, WebConfig, WebError};
+use crate::server::web::{self, WebConfig, WebError};
 
 /// How to (re)load the configuration: `--config` and the flags.
 #[derive(Clone, Debug)]
@@ -16,7 +16,7 @@ pub struct Loader {
     /// The flags.
     pub overrides: Overrides,
     /// An environment file to read first, as `ttn.service` does (`check`
-    /// reads [`crate::systemd::ENV_FILE`]); its variables are named on
+    /// reads [`crate::config::environment::ENV_FILE`]); its variables are named on
     /// stdout.
     pub env_file: Option<PathBuf>,
 }

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::cache::Source;
 use crate::config::Config;
 use crate::exit::Fatal;
-use crate::self_metrics::SelfMetrics;
+use crate::metrics::self_metrics::SelfMetrics;
 use crate::server::{self, Limits, SharedWeb};
 use crate::systemd;
 

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use super::load::{LoadError, Loaded, Loader};
 use crate::app::App;
+use crate::cache::state_file::StateFile;
 use crate::cache::Source;
+use crate::config::environment::Environment;
 use crate::config::Config;
 use crate::server::SharedWeb;
-use crate::state_file::StateFile;
-use crate::systemd::{self, Environment};
+use crate::systemd;
 
 /// How long a SIGHUP reload may take to read config, key and web config.
 pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,7 +135,7 @@ mod tests {
 
     use super::*;
     use crate::app::tests::config;
-    use crate::web::WebConfig;
+    use crate::server::web::WebConfig;
 
     fn loaded(toml: &str) -> Result<Loaded, ReloadError> {
         Ok(Loaded {

@@ -13,7 +13,7 @@
 //! - [`airtime`]: LoRa time on air, a pure function.
 //! - [`lines`]: length-capped newline framing.
 //! - `shared`: what the supervisor, the streams and the renderer share.
-//! - upstream strings are made safe with [`crate::sanitize`] (one line, capped;
+//! - upstream strings are made safe with [`crate::model::sanitize`] (one line, capped;
 //!   label tokens).
 
 pub mod aggregate;

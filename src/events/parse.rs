@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::airtime;
-use crate::sanitize::{label_token, one_line};
+use crate::model::sanitize::{label_token, one_line};
 
 /// The `spreading_factor` label values (index: [`Modulation::index`]).
 pub const MODULATIONS: [&str; 11] = [

@@ -10,6 +10,8 @@
 
 pub mod body;
 pub mod gateways;
+pub mod self_metrics;
+pub mod shard;
 pub mod text;
 
 use std::io::Write;
@@ -22,8 +24,8 @@ use flate2::Compression;
 pub use self::body::Body;
 pub use self::gateways::write_gateways;
 pub use self::text::{escape_label_value, Family, Kind, Value};
+pub use crate::metrics::self_metrics::SelfMetrics;
 use crate::model::Snapshot;
-pub use crate::self_metrics::SelfMetrics;
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

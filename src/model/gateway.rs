@@ -72,7 +72,7 @@ pub struct Gateway {
     pub version_ids: Option<VersionIds>,
     /// When the Gateway Server no longer has stats for it (48 h after a
     /// disconnect): the times remembered from earlier refreshes
-    /// ([`crate::state_file`]).
+    /// (`cache::state_file`).
     pub remembered: Option<Remembered>,
     /// The registry attributes that `info_attributes` names, as (label
     /// name, value) in that order; the value is empty when the gateway

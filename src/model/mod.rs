@@ -4,6 +4,7 @@
 //! Prometheus-specific. One gateway's data is in [`gateway`].
 
 pub mod gateway;
+pub mod sanitize;
 pub mod sorted_map;
 
 use std::fmt;

@@ -168,7 +168,7 @@ impl From<ApiAuthInfo> for AuthInfo {
         let Some(ids) = a.api_key.and_then(|k| k.entity_ids) else {
             return AuthInfo::Unknown;
         };
-        let clean = |s: String| crate::sanitize::upstream(&s);
+        let clean = |s: String| crate::model::sanitize::upstream(&s);
         if let Some(id) = ids.user_ids.and_then(|i| i.id.user_id) {
             AuthInfo::User(clean(id))
         } else if let Some(id) = ids.organization_ids.and_then(|i| i.id.organization_id) {

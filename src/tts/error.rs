@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::types::ApiError;
+use crate::model::sanitize;
 use crate::model::{Failure, FailureKind};
-use crate::sanitize;
 
 /// A failed API call. Messages are one line, name the endpoint, carry the
 /// TTS error name and correlation ID, and never the key.

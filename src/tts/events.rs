@@ -1,7 +1,7 @@
 //! The events stream's HTTP side: `POST /api/v3/events` with the same
 //! client rules, URL join, error bodies, `X-Rate-Limit-Retry` and error
 //! chain as the stats requests (the `http` and `error` modules). What the
-//! lines mean, and when to reconnect, is [`crate::events`]'.
+//! lines mean, and when to reconnect, is `events`'.
 
 use std::time::Duration;
 

@@ -11,8 +11,8 @@ use url::Url;
 
 use super::error::{error_chain, status_error, Error};
 use super::urls::{join, redact_url};
+use crate::model::sanitize;
 use crate::model::ApiKey;
-use crate::sanitize;
 
 /// Largest response body read; anything longer is an error, not an OOM.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -277,7 +277,7 @@ fn string_map<'de, D: Deserializer<'de>, S: StringSink>(
                     && !k.chars().any(char::is_control);
                 match m.next_value::<Option<Loose>>()? {
                     Some(Loose::Scalar(Scalar::Str(v))) if room => {
-                        out.put(k, crate::sanitize::one_line(&v, self.value));
+                        out.put(k, crate::model::sanitize::one_line(&v, self.value));
                     }
                     _ => {}
                 }

@@ -152,7 +152,9 @@ struct ApiVersionIds {
 /// empty.
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(match Option::<Loose>::deserialize(d)? {
-        Some(Loose::Scalar(Scalar::Str(s))) => crate::sanitize::one_line(&s, MAX_VERSION_CHARS),
+        Some(Loose::Scalar(Scalar::Str(s))) => {
+            crate::model::sanitize::one_line(&s, MAX_VERSION_CHARS)
+        }
         _ => String::new(),
     })
 }

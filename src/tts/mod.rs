@@ -4,7 +4,7 @@
 //! refused (retrying the batch route every [`BATCH_RETRY_REFRESHES`]
 //! refreshes). One refresh reads at most [`MAX_REFRESH_BYTES`]; redirects are
 //! refused; gateway IDs from the API are checked before they go into a URL;
-//! upstream text in errors is made one line and short ([`crate::sanitize`]).
+//! upstream text in errors is made one line and short ([`crate::model::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
 //! typed [`Error`]. An explicit `gateways` list is read from the registry
 //! one gateway at a time (`GET /gateways/{id}`, [`SINGLE_CONCURRENCY`] at

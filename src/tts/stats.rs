@@ -187,7 +187,7 @@ impl ApiStats {
             protocol: self
                 .protocol
                 .filter(|p| !p.is_empty())
-                .map(|p| crate::sanitize::upstream(&p)),
+                .map(|p| crate::model::sanitize::upstream(&p)),
             last_status_received_at,
             status_metrics,
             status_versions,

@@ -63,12 +63,12 @@ pub struct GatewayIds {
 
 impl From<ApiGateway> for Gateway {
     /// Free text (name, EUI, plans, address) is made one line and capped at
-    /// [`crate::sanitize::MAX_UPSTREAM_CHARS`]; the ID is taken as is (the
+    /// [`crate::model::sanitize::MAX_UPSTREAM_CHARS`]; the ID is taken as is (the
     /// client checks it against the ID rule before it uses it).
     fn from(g: ApiGateway) -> Gateway {
         let text = |s: Option<String>| {
             s.filter(|s| !s.is_empty())
-                .map(|s| crate::sanitize::upstream(&s))
+                .map(|s| crate::model::sanitize::upstream(&s))
         };
         Gateway {
             id: g.ids.gateway_id,
@@ -78,7 +78,7 @@ impl From<ApiGateway> for Gateway {
                 .frequency_plan_ids
                 .iter()
                 .take(MAX_FREQUENCY_PLANS)
-                .map(|p| crate::sanitize::upstream(p))
+                .map(|p| crate::model::sanitize::upstream(p))
                 .collect(),
             gateway_server_address: text(g.gateway_server_address),
             stats: None,

@@ -115,7 +115,7 @@ fn the_shipped_config_parses_and_every_option_is_documented_once_everywhere() {
     // It parses as it is shipped (everything commented) and with every
     // top-level example line switched on.
     let shipped = root().join("packaging/config.toml");
-    let env = ttn_exporter::systemd::Environment {
+    let env = ttn_exporter::config::environment::Environment {
         vars: vec![(
             "TTN_EXPORTER_API_KEY".into(),
             "NNSXS.FAKE-TEST-KEY.NOT-A-SECRET".into(),

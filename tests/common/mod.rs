@@ -14,8 +14,8 @@ use ttn_exporter::app::App;
 use ttn_exporter::cache::{Cache, Targets};
 use ttn_exporter::config::{ApiKey, Config, Scope};
 use ttn_exporter::events::Events;
+use ttn_exporter::server::web::WebConfig;
 use ttn_exporter::server::Limits;
-use ttn_exporter::web::WebConfig;
 
 /// An obviously fake key the fake accepts by default.
 pub const KEY: &str = fake_tts::DEFAULT_KEY;

@@ -443,7 +443,7 @@ async fn check_has_the_daemons_refresh_timeout() {
     }];
     let result = tokio::time::timeout(
         Duration::from_secs(20),
-        ttn_exporter::check::targets(&targets),
+        ttn_exporter::cli::check::targets(&targets),
     )
     .await
     .expect("check ends by its deadline");

@@ -278,9 +278,11 @@ async fn shards_are_disjoint_complete_and_built_once_per_refresh() {
                 Some(mine.len() as f64)
             );
             assert!(plain.contains("ttn_exporter_refresh_errors_total{"));
-            assert!(mine
-                .iter()
-                .all(|id| ttn_exporter::shard::Shard { index: i, count: 4 }.keeps(id)));
+            assert!(mine.iter().all(|id| ttn_exporter::metrics::shard::Shard {
+                index: i,
+                count: 4
+            }
+            .keeps(id)));
             total += mine.len();
             union.extend(mine);
         }
@@ -431,7 +433,7 @@ proptest::proptest! {
     /// Any query string: a valid request or a one-line reason, never a panic.
     #[test]
     fn any_query_parses_or_says_why(q in "(target|shard|shards|x|%[0-9A-F]{2}|[=&0-9a-z+-]){0,40}") {
-        match ttn_exporter::probe::parse_query(Some(&q)) {
+        match ttn_exporter::server::probe::parse_query(Some(&q)) {
             Ok(parsed) => {
                 if let Some(s) = parsed.shard {
                     proptest::prop_assert!(s.count >= 1 && s.count <= 1024 && s.index < s.count);

@@ -193,7 +193,7 @@ async fn a_new_key_forgets_the_last_good_series() {
     // A key the fake does not know: every refresh with it fails (401).
     let mut cfg = config(&fake.url());
     cfg.cache_ttl = Duration::from_millis(50);
-    cfg.api_key = ttn_exporter::keys::ApiKey::parse("NNSXS.FAKE-UNKNOWN-TEST-KEY").unwrap();
+    cfg.api_key = ttn_exporter::config::keys::ApiKey::parse("NNSXS.FAKE-UNKNOWN-TEST-KEY").unwrap();
     let own = exp.cache.self_metrics().clone();
     exp.cache
         .set_source(ttn_exporter::cache::Source::from_config(&cfg, &own).unwrap());

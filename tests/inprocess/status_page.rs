@@ -8,7 +8,7 @@ use crate::common::*;
 use crate::helpers::in_own_process;
 use fake_tts::FakeGateway;
 use ttn_exporter::cache::Source;
-use ttn_exporter::status_page;
+use ttn_exporter::server::status_page;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10000_gateway_page_is_built_once_per_refresh() {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::common::*;
 use fake_tts::FakeGateway;
+use ttn_exporter::config::environment::Environment;
+use ttn_exporter::server::web;
 use ttn_exporter::server::Limits;
-use ttn_exporter::systemd::Environment;
-use ttn_exporter::web;
 
 struct Tls {
     dir: tempfile::TempDir,

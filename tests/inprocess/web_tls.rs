@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::common::*;
 use fake_tts::FakeGateway;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use ttn_exporter::config::environment::Environment;
+use ttn_exporter::server::web;
 use ttn_exporter::server::Limits;
-use ttn_exporter::systemd::Environment;
-use ttn_exporter::web;
 
 /// A test CA: its PEM and what signs with it.
 struct Ca {

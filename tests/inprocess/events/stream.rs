@@ -185,11 +185,11 @@ async fn check_says_whether_the_key_reads_traffic() {
     fake.set_key_without_traffic_right(NO_TRAFFIC);
     let mut cfg = config(&fake.url());
     cfg.events = true;
-    ttn_exporter::check::check(cfg.clone())
+    ttn_exporter::cli::check::check(cfg.clone())
         .await
         .expect("full key passes");
     cfg.api_key = ApiKey::parse(NO_TRAFFIC).expect("key");
-    let err = ttn_exporter::check::check(cfg.clone())
+    let err = ttn_exporter::cli::check::check(cfg.clone())
         .await
         .expect_err("events on, no traffic right");
     assert!(
@@ -197,7 +197,7 @@ async fn check_says_whether_the_key_reads_traffic() {
         "{err}"
     );
     cfg.events = false;
-    ttn_exporter::check::check(cfg)
+    ttn_exporter::cli::check::check(cfg)
         .await
         .expect("events off: only said");
 }

@@ -3,7 +3,7 @@
 //! `client_auth_type`, `client_allowed_sans`), `min_version`/`max_version`,
 //! `cipher_suites`, `prefer_server_cipher_suites` and `curve_preferences`.
 //!
-//! The files are read with the bounded reader ([`crate::secret_file`]).
+//! The files are read with the bounded reader ([`crate::config::secret_file`]).
 //! They are looked at again (a `stat`, at most once per [`RECHECK`]) when a
 //! connection comes in; when one changed (a renewal), all are re-read and the
 //! new ones are used. A broken renewal keeps the old ones and logs one line.
@@ -20,8 +20,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use serde::Deserialize;
 
-use crate::secret_file;
-use crate::systemd::{credential_path, Environment};
+use crate::config::environment::{credential_path, Environment};
+use crate::config::secret_file;
 
 /// How often at most the certificate files are checked for a change.
 pub const RECHECK: Duration = Duration::from_secs(1);

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use crate::basic_auth::BasicAuth;
-use crate::basic_auth::Users;
-use crate::secret_file;
-use crate::systemd::{credential_path, Environment};
-pub use crate::web_tls::Tls;
-use crate::web_tls::TlsFile;
+use crate::config::environment::{credential_path, Environment};
+use crate::config::secret_file;
+pub use crate::server::basic_auth::BasicAuth;
+use crate::server::basic_auth::Users;
+pub use crate::server::web_tls::Tls;
+use crate::server::web_tls::TlsFile;
 
 /// A web config problem: one line naming the file, what is wrong and what
 /// to do.

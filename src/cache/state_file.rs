@@ -19,8 +19,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::sanitize;
 use crate::model::{valid_tts_id, Gateway, Remembered, UnixSeconds};
-use crate::sanitize;
 
 /// What the file says it is: anything else is a foreign file, left alone.
 const FORMAT: &str = "ttn-exporter gateway state";
@@ -248,7 +248,7 @@ fn max(a: Option<UnixSeconds>, b: Option<UnixSeconds>) -> Option<UnixSeconds> {
 enum ReadError {
     /// The file cannot be read.
     #[error(transparent)]
-    File(#[from] crate::secret_file::TextError),
+    File(#[from] crate::config::secret_file::TextError),
     /// Not JSON of the state file's shape (the parser's words, one line).
     #[error("is not a gateway state file ({0})")]
     NotStateFile(String),
@@ -265,7 +265,7 @@ enum ReadError {
 /// The entries of the file at `path`, or why there are none.
 fn read(path: &Path, api_url: &str, max: usize) -> Result<BTreeMap<String, Entry>, ReadError> {
     let limit = (max.saturating_mul(BYTES_PER_GATEWAY).max(64 * 1024)) as u64;
-    let text = match crate::secret_file::read_text(path, limit) {
+    let text = match crate::config::secret_file::read_text(path, limit) {
         Ok(t) => t,
         // The first start: nothing to say.
         Err(why) if why.is_missing() => return Ok(BTreeMap::new()),

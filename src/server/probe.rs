@@ -9,8 +9,8 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::cache::Caches;
 use crate::config::targets::{valid_name, MAX_NAME};
+use crate::metrics::shard::{Shard, ShardError};
 use crate::metrics::{Body, CONTENT_TYPE};
-use crate::shard::{Shard, ShardError};
 
 /// Subtracted from the scraper's timeout so the answer arrives in time (as
 /// blackbox_exporter does).

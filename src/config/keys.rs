@@ -1,12 +1,12 @@
 //! The API key: the secret type [`ApiKey`] and where it is found
 //! (systemd credential, environment, key file), read safely by
-//! [`crate::secret_file`]. Errors are one line, never containing the key.
+//! [`crate::config::secret_file`]. Errors are one line, never containing the key.
 
 use std::io;
 use std::path::Path;
 
-use crate::secret_file;
-use crate::systemd::{credential_path, Environment, CONFIG_DIR};
+use crate::config::environment::{credential_path, Environment, CONFIG_DIR};
+use crate::config::secret_file;
 
 /// Where the top-level key lives on disk by default.
 const DEFAULT_KEY_PATH: &str = "/etc/ttn-exporter/key";

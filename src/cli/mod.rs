@@ -2,14 +2,16 @@
 //! is deliberately no flag that takes the API key itself, since a command
 //! line is readable by every local user.
 
+pub mod check;
+
 use std::path::PathBuf;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{range_text, Overrides, RawConfig, COUNTS, DURATIONS, EX_CONFIG};
-use crate::sanitize;
-use crate::systemd::LogFormat;
+use crate::logging::LogFormat;
+use crate::model::sanitize;
 
 /// Prometheus exporter for LoRaWAN gateways on The Things Stack.
 #[derive(Debug, Parser)]

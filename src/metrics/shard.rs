@@ -6,7 +6,7 @@
 //! it is the same on every host, build and Rust version (a `std` `Hasher`
 //! promises no such thing).
 //!
-//! Each refresh's [`Entry`](crate::cache::Entry) carries a [`ShardBodies`]:
+//! Each refresh's `cache::Entry` carries a [`ShardBodies`]:
 //! the bodies of the shards asked for, each built once, lazily, from the
 //! refresh's snapshot. Memory is bounded: the shards of at most
 //! [`CACHED_LAYOUTS`] values of N are kept per refresh (the shards of one N
@@ -19,7 +19,7 @@
 //! refreshes (see [`ShardBodies::inherit`]), so that a scraper asking for
 //! unknown layouts right after each refresh cannot push out the ones in
 //! regular use. The wait for a shard build is bounded by the scrape's
-//! timeout like the wait for a refresh ([`crate::probe`]).
+//! timeout like the wait for a refresh (`server::probe`).
 
 use std::sync::{Arc, Mutex};
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::cache::Source;
 use crate::config::{Config, Target};
-use crate::self_metrics::SelfMetrics;
+use crate::metrics::self_metrics::SelfMetrics;
 use crate::tts;
 
 /// `ttn-exporter check`: one round trip, a summary on stdout.
