@@ -215,3 +215,59 @@ fn no_document_points_api_url_at_a_regional_cluster() {
         }
     }
 }
+
+/// Every source file, as `folder/file.rs` or `file.rs` under `src/`.
+fn source_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if p.is_dir() {
+            source_files(&p, &format!("{prefix}{name}/"), out);
+        } else if name.ends_with(".rs") {
+            out.push(format!("{prefix}{name}"));
+        }
+    }
+}
+
+#[test]
+fn the_layout_names_every_source_file_in_its_folder() {
+    let dev = std::fs::read_to_string(root().join("docs/development.md")).unwrap();
+    let tree = dev
+        .split("## Layout")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("docs/development.md: a Layout section with the src/ tree");
+    // Each line of the tree names its folder (`name/`) first or continues
+    // the folder above.
+    let mut listed = BTreeSet::new();
+    let mut folder = String::new();
+    for line in tree.lines().skip(2) {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        let indent = line.len() - line.trim_start().len();
+        if indent == 2 {
+            folder = if first.ends_with('/') {
+                first.to_owned()
+            } else {
+                String::new()
+            };
+            if !first.ends_with('/') {
+                listed.insert(first.to_owned());
+            }
+        }
+        for w in line.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
+            if w.ends_with(".rs") && !(indent == 2 && w == first) {
+                listed.insert(format!("{folder}{w}"));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    source_files(&root().join("src"), "", &mut files);
+    files.sort();
+    let missing: Vec<_> = files.iter().filter(|f| !listed.contains(*f)).collect();
+    let stale: Vec<_> = listed.iter().filter(|l| !files.contains(l)).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/development.md Layout: missing {missing:?}, names files that are gone {stale:?}"
+    );
+}
