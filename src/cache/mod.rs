@@ -75,6 +75,9 @@ struct State {
     backoff_until: Option<Instant>,
     /// The source changed (new key, URL or scope): `current` is not fresh.
     invalidated: bool,
+    /// Bumped by every [`Cache::set_source`]: a refresh that started with
+    /// an older source neither makes `current` fresh nor sets `last_good`.
+    generation: u64,
 }
 
 struct Inner<F> {
@@ -129,11 +132,13 @@ impl<F: Fetch> Cache<F> {
     /// Replace the source (new key, URL or scope). The next scrape
     /// refreshes with it, unless the API asked us to back off (a 429): that
     /// is kept until [`Cache::clear_backoff`]. A refresh already running
-    /// finishes with the old source.
+    /// finishes with the old source and serves the scrapes waiting for it;
+    /// the next scrape still refreshes with the new one.
     pub fn set_source(&self, source: F) {
         *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
         let mut st = self.lock();
         st.invalidated = true;
+        st.generation = st.generation.wrapping_add(1);
         // The last good gateways were read with the old key, URL or scope.
         st.last_good = None;
     }
@@ -234,7 +239,7 @@ impl<F: Fetch> Cache<F> {
             match &st.inflight {
                 Some(f) => f.clone(),
                 None => {
-                    let f = self.start_refresh();
+                    let f = self.start_refresh(self.source(), st.generation);
                     st.inflight = Some(f.clone());
                     f
                 }
@@ -327,18 +332,20 @@ impl<F: Fetch> Cache<F> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start_refresh(&self) -> InFlight {
+    /// Start a refresh from `source`, set as of `generation`.
+    fn start_refresh(&self, source: Arc<F>, generation: u64) -> InFlight {
         self.inner
             .refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let me = self.clone();
-        let task = tokio::spawn(async move { me.refresh().await });
+        let src = source.clone();
+        let task = tokio::spawn(async move { me.refresh(src, generation).await });
         let me = self.clone();
         async move {
             match task.await {
                 Ok(e) => e,
                 Err(join) => {
-                    let e = me.internal_error(&me.source(), &join);
+                    let e = me.internal_error(&source, generation, &join);
                     me.lock().inflight = None;
                     e
                 }
@@ -348,8 +355,7 @@ impl<F: Fetch> Cache<F> {
         .shared()
     }
 
-    async fn refresh(&self) -> Arc<Entry> {
-        let source = self.source();
+    async fn refresh(&self, source: Arc<F>, generation: u64) -> Arc<Entry> {
         let refresh_timeout = source.policy().refresh_timeout;
         let started = instant_now();
         let result = tokio::time::timeout(refresh_timeout, source.fetch()).await;
@@ -382,12 +388,12 @@ impl<F: Fetch> Cache<F> {
         let me = self.clone();
         let src = source.clone();
         let entry = match tokio::task::spawn_blocking(move || {
-            me.store(&src, outcome, took, gateways, not_found)
+            me.store(&src, generation, outcome, took, gateways, not_found)
         })
         .await
         {
             Ok(e) => e,
-            Err(join) => self.internal_error(&source, &join),
+            Err(join) => self.internal_error(&source, generation, &join),
         };
         self.lock().inflight = None;
         entry
@@ -415,18 +421,33 @@ impl<F: Fetch> Cache<F> {
     }
 
     /// A refresh task died (a bug): serve the error rather than die too.
-    fn internal_error(&self, source: &F, join: &tokio::task::JoinError) -> Arc<Entry> {
+    fn internal_error(
+        &self,
+        source: &F,
+        generation: u64,
+        join: &tokio::task::JoinError,
+    ) -> Arc<Entry> {
         tracing::error!("refresh task failed: {join}");
         let failure = Failure::ours(
             FailureKind::Internal,
             format!("internal error during refresh: {join}"),
         );
-        self.store(source, Err(failure), Duration::ZERO, Vec::new(), Vec::new())
+        self.store(
+            source,
+            generation,
+            Err(failure),
+            Duration::ZERO,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
+    /// Cache the result of a refresh from `source` (set as of
+    /// `generation`) and render it.
     fn store(
         &self,
         source: &F,
+        generation: u64,
         outcome: Result<(), Failure>,
         took: Duration,
         mut gateways: Vec<Gateway>,
@@ -443,8 +464,13 @@ impl<F: Fetch> Cache<F> {
             let mut st = self.lock();
             let was = st.was_failing;
             let at = instant_now();
+            // Else the source changed while this refresh ran: its result
+            // is served to the scrapes that waited for it, no longer.
+            let current = generation == st.generation;
             if outcome.is_ok() {
                 st.last_success = Some(now);
+            }
+            if outcome.is_ok() && current {
                 st.last_good = Some(LastGood {
                     at: now,
                     expires: at.checked_add(policy.keep_stale_for).unwrap_or(at),
@@ -454,7 +480,9 @@ impl<F: Fetch> Cache<F> {
                 st.last_good = st.last_good.take().filter(|g| g.valid(at));
             }
             st.was_failing = outcome.is_err();
-            st.invalidated = false;
+            if current {
+                st.invalidated = false;
+            }
             let stale = match (&outcome, &st.last_good) {
                 (Err(_), Some(g)) => Some((g.gateways.clone(), g.at, g.expires)),
                 _ => None,

@@ -541,3 +541,45 @@ mod deadline {
         assert!(ids(&out).is_empty(), "{:?}", ids(&out));
     }
 }
+
+mod reload {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_source_during_a_refresh_is_asked_by_the_next_scrape() {
+        let script = Script::new(policy());
+        script.then_after(Duration::from_secs(5), ok(&["gw-old-key"]));
+        let cache = cache(&script);
+        let c = cache.clone();
+        let first = tokio::spawn(async move { c.get().await });
+        settle().await;
+        assert_eq!(script.calls(), 1);
+        let other = Script::new(policy());
+        other.then(ok(&["gw-new-key"]));
+        cache.set_source(other.clone());
+        // The running refresh finishes with the old source...
+        assert_eq!(ids(&first.await.unwrap()), ["gw-old-key"]);
+        // ...and does not make the cache fresh: the next scrape asks the new.
+        assert_eq!(ids(&*cache.get().await), ["gw-new-key"]);
+        assert_eq!(other.calls(), 1);
+        cache.get().await;
+        assert_eq!(other.calls(), 1, "fresh once the new source answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gateways_read_with_the_old_source_are_not_served_for_the_new_one() {
+        let script = Script::new(policy());
+        script.then_after(Duration::from_secs(5), ok(&["gw-old-key"]));
+        let cache = cache(&script);
+        let c = cache.clone();
+        let first = tokio::spawn(async move { c.get().await });
+        settle().await;
+        let other = Script::new(policy());
+        other.then(status(401, None));
+        cache.set_source(other.clone());
+        first.await.unwrap();
+        let out = cache.get().await;
+        assert_eq!(kind(&out), Some(FailureKind::Unauthorized));
+        assert!(ids(&out).is_empty(), "{:?}", ids(&out));
+    }
+}
