@@ -490,13 +490,18 @@ impl<F: Fetch> Cache<F> {
             (st.last_success, was, stale)
         };
         let failure = outcome.err();
-        let failure_retry = failure.as_ref().is_some_and(|f| f.retry_after.is_some());
+        // The back-off the API asked for (capped); the failure itself is
+        // served for at least cache_ttl.
+        let retry = failure
+            .as_ref()
+            .and_then(|f| f.retry_after)
+            .map(|r| r.min(MAX_BACKOFF));
         let mut ttl = policy.ttl;
         match &failure {
             Some(f) => {
                 self.inner.own.refresh_failed(f.kind);
-                if let Some(r) = f.retry_after {
-                    ttl = ttl.max(r.min(MAX_BACKOFF));
+                if let Some(r) = retry {
+                    ttl = ttl.max(r);
                 }
                 tracing::warn!(
                     reason = f.kind.as_str(),
@@ -535,7 +540,7 @@ impl<F: Fetch> Cache<F> {
         let at = instant_now();
         // Bounded at load, but never let a duration panic here.
         let until = at.checked_add(ttl).unwrap_or(at);
-        let backoff = failure_retry.then_some(until);
+        let backoff = retry.map(|r| at.checked_add(r).unwrap_or(at));
         let mut entry = self.entry(source, snapshot, until);
         entry.stale_until = stale_until;
         let entry = Arc::new(entry);

@@ -369,6 +369,25 @@ mod backoff {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_new_source_waits_for_the_retry_after_not_for_the_ttl() {
+        let script = Script::new(policy());
+        script.then(rate_limited(2));
+        let cache = cache(&script);
+        let limited = cache.get().await;
+        let other = Script::new(policy());
+        other.then(ok(&["gw-other"]));
+        cache.set_source(other.clone());
+        advance(Duration::from_secs(2) - Duration::from_millis(1)).await;
+        assert!(Arc::ptr_eq(&cache.get().await, &limited), "backing off");
+        assert_eq!(other.calls(), 0);
+        // The API asked for 2 s: past them the new source is asked, though
+        // the 429 itself is served for cache_ttl.
+        advance(Duration::from_millis(1)).await;
+        assert_eq!(ids(&*cache.get().await), ["gw-other"]);
+        assert_eq!(other.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_retry_after_is_capped_at_max_backoff() {
         let script = Script::new(policy());
         script
