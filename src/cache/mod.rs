@@ -152,7 +152,8 @@ impl<F: Fetch> Cache<F> {
 
     /// Treat the cached output as stale: the next scrape refreshes, unless
     /// the API asked us to back off. The cached output, the last good
-    /// gateways and the back-off stay (unlike [`Cache::set_source`]).
+    /// gateways and the back-off stay (unlike [`Cache::set_source`]). A
+    /// refresh already running counts as that next refresh.
     pub fn expire(&self) {
         self.lock().invalidated = true;
     }
