@@ -17,14 +17,19 @@
 //! alert) nor serves old data for long. The age of what is served is
 //! `ttn_exporter_gateway_data_age_seconds`.
 //!
-//! - [`source`]: what a refresh asks ([`Source`], from a config).
+//! - [`fetch`]: the trait in front of the cache ([`Fetch`]): what a
+//!   refresh asks and how long its answer is served ([`Policy`]).
+//! - [`source`]: the real one, the API client ([`Source`], from a config).
 //! - [`entry`]: one refresh's result as served ([`Entry`]).
 //! - [`targets`]: the named targets, a cache each ([`Targets`]).
 
 pub mod entry;
+pub mod fetch;
 pub mod source;
 pub mod state_file;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,9 +39,10 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use crate::cache::state_file::StateFile;
 use crate::metrics::self_metrics::SelfMetrics;
 use crate::metrics::{render_with, Extra};
-use crate::model::{Dropped, Failure, FailureKind, Gateway, Scope, Snapshot};
+use crate::model::{Dropped, Failure, FailureKind, Gateway, Snapshot};
 use crate::tts;
 pub use entry::Entry;
+pub use fetch::{Fetch, Policy};
 pub use source::Source;
 pub use targets::{Caches, Targets};
 
@@ -70,10 +76,13 @@ struct State {
     backoff_until: Option<Instant>,
     /// The source changed (new key, URL or scope): `current` is not fresh.
     invalidated: bool,
+    /// Bumped by every [`Cache::set_source`]: a refresh that started with
+    /// an older source neither makes `current` fresh nor sets `last_good`.
+    generation: u64,
 }
 
-struct Inner {
-    source: RwLock<Arc<Source>>,
+struct Inner<F> {
+    source: RwLock<Arc<F>>,
     state_file: RwLock<Option<Arc<StateFile>>>,
     own: SelfMetrics,
     state: Mutex<State>,
@@ -81,15 +90,29 @@ struct Inner {
     extra: RwLock<Option<Arc<dyn Extra>>>,
 }
 
-/// The cache; clones share it.
-#[derive(Clone)]
-pub struct Cache {
-    inner: Arc<Inner>,
+/// The cache over a source `F` (the API's [`Source`] unless a test says
+/// otherwise); clones share it.
+pub struct Cache<F = Source> {
+    inner: Arc<Inner<F>>,
 }
 
-impl Cache {
+impl<F> Clone for Cache<F> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Now, on tokio's clock (which tests can pause and advance) as a std
+/// [`Instant`] (what [`Entry`] carries).
+fn instant_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<F: Fetch> Cache<F> {
     /// A cache over `source`; `own` are the exporter's own metrics.
-    pub fn new(source: Source, own: SelfMetrics) -> Cache {
+    pub fn new(source: F, own: SelfMetrics) -> Cache<F> {
         Cache {
             inner: Arc::new(Inner {
                 source: RwLock::new(Arc::new(source)),
@@ -110,11 +133,13 @@ impl Cache {
     /// Replace the source (new key, URL or scope). The next scrape
     /// refreshes with it, unless the API asked us to back off (a 429): that
     /// is kept until [`Cache::clear_backoff`]. A refresh already running
-    /// finishes with the old source.
-    pub fn set_source(&self, source: Source) {
+    /// finishes with the old source and serves the scrapes waiting for it;
+    /// the next scrape still refreshes with the new one.
+    pub fn set_source(&self, source: F) {
         *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
         let mut st = self.lock();
         st.invalidated = true;
+        st.generation = st.generation.wrapping_add(1);
         // The last good gateways were read with the old key, URL or scope.
         st.last_good = None;
     }
@@ -122,8 +147,16 @@ impl Cache {
     /// Replace the source when the API it asks is unchanged (same URL, key
     /// and scope; e.g. a reload that changed nothing): the cached output
     /// stays fresh for as long as it was.
-    pub fn keep_source_fresh(&self, source: Source) {
+    pub fn keep_source_fresh(&self, source: F) {
         *self.inner.source.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(source);
+    }
+
+    /// Treat the cached output as stale: the next scrape refreshes, unless
+    /// the API asked us to back off. The cached output, the last good
+    /// gateways and the back-off stay (unlike [`Cache::set_source`]). A
+    /// refresh already running counts as that next refresh.
+    pub fn expire(&self) {
+        self.lock().invalidated = true;
     }
 
     /// Forget a back-off (the API host changed).
@@ -189,7 +222,7 @@ impl Cache {
     pub async fn get_within(&self, wait: Option<Duration>) -> Arc<Entry> {
         let fut = {
             let mut st = self.lock();
-            let now = Instant::now();
+            let now = instant_now();
             let backing_off = st.backoff_until.is_some_and(|b| now < b);
             match &st.current {
                 // Past `keep_stale_for` while the API asked us to wait: the
@@ -208,7 +241,7 @@ impl Cache {
             match &st.inflight {
                 Some(f) => f.clone(),
                 None => {
-                    let f = self.start_refresh();
+                    let f = self.start_refresh(self.source(), st.generation);
                     st.inflight = Some(f.clone());
                     f
                 }
@@ -240,7 +273,7 @@ impl Cache {
         let (snapshot, stale_until) = {
             let st = self.lock();
             let snapshot = Snapshot::failed(failure, waited, st.last_success);
-            match st.last_good.as_ref().filter(|g| g.valid(Instant::now())) {
+            match st.last_good.as_ref().filter(|g| g.valid(instant_now())) {
                 Some(g) => (
                     snapshot.with_stale(g.gateways.clone(), g.at),
                     Some(g.expires),
@@ -248,7 +281,7 @@ impl Cache {
                 None => (snapshot, None),
             }
         };
-        let mut entry = self.entry(&source, snapshot, Instant::now());
+        let mut entry = self.entry(&source, snapshot, instant_now());
         entry.stale_until = stale_until;
         Arc::new(entry)
     }
@@ -273,26 +306,22 @@ impl Cache {
         if st.current.as_ref().is_some_and(|c| std::ptr::eq(&**c, old)) {
             st.current = Some(entry.clone());
         }
-        st.last_good = st.last_good.take().filter(|g| g.valid(Instant::now()));
+        st.last_good = st.last_good.take().filter(|g| g.valid(instant_now()));
         entry
     }
 
     /// Render `snapshot` (with the events families, if any) into an entry
     /// served until `until`.
-    fn entry(&self, source: &Source, snapshot: Snapshot, until: Instant) -> Entry {
+    fn entry(&self, source: &F, snapshot: Snapshot, until: Instant) -> Entry {
+        let legacy = source.policy().legacy_metrics;
         let extra = self.extra();
         let write_extra = |out: &mut dyn std::io::Write| match &extra {
             Some(x) => x.write(&|_| true, out),
             None => Ok(()),
         };
-        let rendered = render_with(
-            &snapshot,
-            &self.inner.own,
-            source.legacy_metrics,
-            &write_extra,
-        );
-        let entry = Entry::new(snapshot, rendered, until, source.legacy_metrics);
-        // The shard layouts in use keep their places ([`crate::metrics::shard`]).
+        let rendered = render_with(&snapshot, &self.inner.own, legacy, &write_extra);
+        let entry = Entry::new(snapshot, rendered, until, legacy);
+        // The shard layouts in use keep their places (`metrics::shard`).
         if let Some(previous) = self.lock().current.clone() {
             entry.shards.inherit(&previous.shards);
         }
@@ -305,18 +334,20 @@ impl Cache {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start_refresh(&self) -> InFlight {
+    /// Start a refresh from `source`, set as of `generation`.
+    fn start_refresh(&self, source: Arc<F>, generation: u64) -> InFlight {
         self.inner
             .refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let me = self.clone();
-        let task = tokio::spawn(async move { me.refresh().await });
+        let src = source.clone();
+        let task = tokio::spawn(async move { me.refresh(src, generation).await });
         let me = self.clone();
         async move {
             match task.await {
                 Ok(e) => e,
                 Err(join) => {
-                    let e = me.internal_error(&me.source(), &join);
+                    let e = me.internal_error(&source, generation, &join);
                     me.lock().inflight = None;
                     e
                 }
@@ -326,15 +357,11 @@ impl Cache {
         .shared()
     }
 
-    async fn refresh(&self) -> Arc<Entry> {
-        let source = self.source();
-        let started = Instant::now();
-        let result = tokio::time::timeout(
-            source.refresh_timeout,
-            source.client.fetch_counted(&source.scope),
-        )
-        .await;
-        let took = started.elapsed();
+    async fn refresh(&self, source: Arc<F>, generation: u64) -> Arc<Entry> {
+        let refresh_timeout = source.policy().refresh_timeout;
+        let started = instant_now();
+        let result = tokio::time::timeout(refresh_timeout, source.fetch()).await;
+        let took = instant_now().saturating_duration_since(started);
         let mut not_found = Vec::new();
         let (outcome, gateways) = match result {
             Ok(Ok(tts::Fetched {
@@ -344,11 +371,6 @@ impl Cache {
             })) => {
                 not_found = missing;
                 self.count_dropped(&dropped);
-                if gateways.is_empty() && source.scope == Scope::All {
-                    tracing::warn!(
-                        "the API key lists no gateways; a gateway-scoped key cannot list: set `gateways` to their IDs"
-                    );
-                }
                 (Ok(()), gateways)
             }
             Ok(Err(e)) => (Err(Failure::from(&e)), Vec::new()),
@@ -357,7 +379,7 @@ impl Cache {
                     FailureKind::Timeout,
                     format!(
                         "the refresh did not finish within {}s (refresh_timeout); check the API or raise refresh_timeout",
-                        source.refresh_timeout.as_secs_f64()
+                        refresh_timeout.as_secs_f64()
                     ),
                 )),
                 Vec::new(),
@@ -368,12 +390,12 @@ impl Cache {
         let me = self.clone();
         let src = source.clone();
         let entry = match tokio::task::spawn_blocking(move || {
-            me.store(&src, outcome, took, gateways, not_found)
+            me.store(&src, generation, outcome, took, gateways, not_found)
         })
         .await
         {
             Ok(e) => e,
-            Err(join) => self.internal_error(&source, &join),
+            Err(join) => self.internal_error(&source, generation, &join),
         };
         self.lock().inflight = None;
         entry
@@ -392,7 +414,7 @@ impl Cache {
         }
     }
 
-    fn source(&self) -> Arc<Source> {
+    fn source(&self) -> Arc<F> {
         self.inner
             .source
             .read()
@@ -401,18 +423,33 @@ impl Cache {
     }
 
     /// A refresh task died (a bug): serve the error rather than die too.
-    fn internal_error(&self, source: &Source, join: &tokio::task::JoinError) -> Arc<Entry> {
+    fn internal_error(
+        &self,
+        source: &F,
+        generation: u64,
+        join: &tokio::task::JoinError,
+    ) -> Arc<Entry> {
         tracing::error!("refresh task failed: {join}");
         let failure = Failure::ours(
             FailureKind::Internal,
             format!("internal error during refresh: {join}"),
         );
-        self.store(source, Err(failure), Duration::ZERO, Vec::new(), Vec::new())
+        self.store(
+            source,
+            generation,
+            Err(failure),
+            Duration::ZERO,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
+    /// Cache the result of a refresh from `source` (set as of
+    /// `generation`) and render it.
     fn store(
         &self,
-        source: &Source,
+        source: &F,
+        generation: u64,
         outcome: Result<(), Failure>,
         took: Duration,
         mut gateways: Vec<Gateway>,
@@ -424,22 +461,30 @@ impl Cache {
             file.save();
         }
         let gateways = Arc::new(gateways);
+        let policy = source.policy();
         let (last_success, was_failing, stale) = {
             let mut st = self.lock();
             let was = st.was_failing;
-            let at = Instant::now();
+            let at = instant_now();
+            // Else the source changed while this refresh ran: its result
+            // is served to the scrapes that waited for it, no longer.
+            let current = generation == st.generation;
             if outcome.is_ok() {
                 st.last_success = Some(now);
+            }
+            if outcome.is_ok() && current {
                 st.last_good = Some(LastGood {
                     at: now,
-                    expires: at.checked_add(source.keep_stale_for).unwrap_or(at),
+                    expires: at.checked_add(policy.keep_stale_for).unwrap_or(at),
                     gateways: gateways.clone(),
                 });
             } else {
                 st.last_good = st.last_good.take().filter(|g| g.valid(at));
             }
             st.was_failing = outcome.is_err();
-            st.invalidated = false;
+            if current {
+                st.invalidated = false;
+            }
             let stale = match (&outcome, &st.last_good) {
                 (Err(_), Some(g)) => Some((g.gateways.clone(), g.at, g.expires)),
                 _ => None,
@@ -447,13 +492,18 @@ impl Cache {
             (st.last_success, was, stale)
         };
         let failure = outcome.err();
-        let failure_retry = failure.as_ref().is_some_and(|f| f.retry_after.is_some());
-        let mut ttl = source.ttl;
+        // The back-off the API asked for (capped); the failure itself is
+        // served for at least cache_ttl.
+        let retry = failure
+            .as_ref()
+            .and_then(|f| f.retry_after)
+            .map(|r| r.min(MAX_BACKOFF));
+        let mut ttl = policy.ttl;
         match &failure {
             Some(f) => {
                 self.inner.own.refresh_failed(f.kind);
-                if let Some(r) = f.retry_after {
-                    ttl = ttl.max(r.min(MAX_BACKOFF));
+                if let Some(r) = retry {
+                    ttl = ttl.max(r);
                 }
                 tracing::warn!(
                     reason = f.kind.as_str(),
@@ -489,10 +539,10 @@ impl Cache {
         if let (Some(x), true) = (self.extra(), ok) {
             x.refreshed(&snapshot.gateways);
         }
-        let at = Instant::now();
+        let at = instant_now();
         // Bounded at load, but never let a duration panic here.
         let until = at.checked_add(ttl).unwrap_or(at);
-        let backoff = failure_retry.then_some(until);
+        let backoff = retry.map(|r| at.checked_add(r).unwrap_or(at));
         let mut entry = self.entry(source, snapshot, until);
         entry.stale_until = stale_until;
         let entry = Arc::new(entry);

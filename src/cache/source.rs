@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::fetch::{Fetch, Policy};
 use crate::config::Config;
 use crate::metrics::self_metrics::SelfMetrics;
 use crate::model::Scope;
-use crate::tts::{self, Client};
+use crate::tts::{self, Client, Fetched};
 
 /// What a refresh needs: the API client and what to ask it. Swapped as a
 /// whole on reload (SIGHUP), e.g. for a rotated key.
@@ -43,5 +44,26 @@ impl Source {
             refresh_timeout: config.refresh_timeout,
             keep_stale_for: config.keep_stale_for,
         })
+    }
+}
+
+impl Fetch for Source {
+    async fn fetch(&self) -> Result<Fetched, tts::Error> {
+        let fetched = self.client.fetch_counted(&self.scope).await?;
+        if fetched.gateways.is_empty() && self.scope == Scope::All {
+            tracing::warn!(
+                "the API key lists no gateways; a gateway-scoped key cannot list: set `gateways` to their IDs"
+            );
+        }
+        Ok(fetched)
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            ttl: self.ttl,
+            refresh_timeout: self.refresh_timeout,
+            keep_stale_for: self.keep_stale_for,
+            legacy_metrics: self.legacy_metrics,
+        }
     }
 }

@@ -163,9 +163,7 @@ async fn concurrent_scrapes_on_a_stale_cache_share_one_refresh() {
 #[tokio::test]
 async fn stale_cache_refreshes_and_vanished_gateways_vanish() {
     let fake = fake(small_fleet()).await;
-    let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(100);
-    let exp = Exporter::start(cfg).await;
+    let exp = Exporter::start(config(&fake.url())).await;
     let out = exp.scrape().await;
     assert!(out.contains("gateway_id=\"gw-bs\""));
     fake.set_gateways(
@@ -174,7 +172,8 @@ async fn stale_cache_refreshes_and_vanished_gateways_vanish() {
             .filter(|g| g.id != "gw-bs")
             .collect(),
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Stale (the TTL itself: cache::tests::ttl).
+    exp.cache.expire();
     let out = exp.scrape().await;
     assert_eq!(fake.requests(Route::ListGateways), 2);
     assert!(!out.contains("gateway_id=\"gw-bs\""), "{out}");
@@ -236,7 +235,6 @@ async fn gateway_scoped_key_with_explicit_list_falls_back_to_single_gets() {
     let mut cfg = config(&fake.url());
     cfg.api_key = ttn_exporter::config::ApiKey::parse(scoped).unwrap();
     cfg.scope = Scope::Explicit(vec!["gw-udp".into(), "gw-never".into()]);
-    cfg.cache_ttl = Duration::from_millis(50);
     let exp = Exporter::start(cfg).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
@@ -252,7 +250,7 @@ async fn gateway_scoped_key_with_explicit_list_falls_back_to_single_gets() {
     assert_eq!(fake.requests(Route::BatchStats), 1);
     assert_eq!(fake.requests(Route::GatewayStats), 2);
     // The refusal is remembered: the next refresh goes straight to singles.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     exp.scrape().await;
     assert_eq!(fake.requests(Route::BatchStats), 1);
     assert_eq!(fake.requests(Route::GatewayStats), 4);
@@ -263,7 +261,6 @@ async fn failure_case(fault: Fault, reason: &str) {
     let fake = fake(small_fleet()).await;
     fake.set_fault(Route::ListGateways, Some(fault));
     let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
     cfg.request_timeout = Duration::from_millis(500);
     let exp = Exporter::start(cfg).await;
     let out = exp.scrape().await;
@@ -280,7 +277,7 @@ async fn failure_case(fault: Fault, reason: &str) {
     assert!(out.starts_with("# ttn_up 0: "), "{out}");
     // The fault clears: the first refresh after recovers fully.
     fake.set_fault(Route::ListGateways, None);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0), "{reason} recovery: {out}");
     assert_eq!(series(&out, "ttn_gateway_connected").len(), 5);
@@ -369,9 +366,7 @@ async fn rate_limit_backs_off_as_told() {
         Route::ListGateways,
         Some(Fault::RateLimited { retry_secs: 1 }),
     );
-    let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
-    let exp = Exporter::start(cfg).await;
+    let exp = Exporter::start(config(&fake.url())).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert_eq!(
@@ -383,8 +378,9 @@ async fn rate_limit_backs_off_as_told() {
     );
     assert!(out.contains("backing off for 1s"), "{out}");
     fake.set_fault(Route::ListGateways, None);
-    // Past cache_ttl but inside the back-off: no new upstream call.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Stale but inside the back-off: no new upstream call (the back-off
+    // against cache_ttl: cache::tests::backoff).
+    exp.cache.expire();
     exp.scrape().await;
     assert_eq!(fake.requests(Route::ListGateways), 1);
     // After the back-off: recovered.
@@ -576,9 +572,7 @@ async fn a_gateway_without_status_rights_does_not_fail_the_fleet() {
     let mut fleet = small_fleet();
     fleet.push(shared);
     let fake = fake(fleet).await;
-    let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
-    let exp = Exporter::start(cfg).await;
+    let exp = Exporter::start(config(&fake.url())).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");
     assert_eq!(value(&out, "ttn_exporter_gateways"), Some(6.0));
@@ -601,7 +595,7 @@ async fn a_gateway_without_status_rights_does_not_fail_the_fleet() {
         Some(1.0)
     );
     // Later refreshes batch the others and ask for it alone.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     fake.reset_counts();
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(1.0), "{out}");

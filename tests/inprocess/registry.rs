@@ -14,7 +14,6 @@ use ttn_exporter::tts::REGISTRY_TTL;
 fn explicit(url: &str, ids: &[&str]) -> ttn_exporter::config::Config {
     let mut cfg = config(url);
     cfg.scope = Scope::Explicit(ids.iter().map(|s| (*s).to_owned()).collect());
-    cfg.cache_ttl = Duration::from_millis(50);
     cfg
 }
 
@@ -57,7 +56,7 @@ async fn an_explicit_list_reads_the_registry_and_counts_unknown_ids() {
     assert_eq!(registry_reads, 3);
 
     // the registry data is cached: the next refreshes ask only for stats
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let out = exp.scrape().await;
     assert!(series(&out, "ttn_gateway_info")[0].contains("name=\"Gateway 1\""));
     assert_eq!(value(&out, "ttn_exporter_gateways_not_found"), Some(1.0));

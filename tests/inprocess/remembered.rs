@@ -45,7 +45,6 @@ async fn a_gateway_forgotten_by_the_server_still_shows_since_when() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("gateways.json");
     let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
     cfg.state_file = Some(state.clone());
     let exp = Exporter::start(cfg.clone()).await;
 
@@ -59,6 +58,7 @@ async fn a_gateway_forgotten_by_the_server_still_shows_since_when() {
 
     // Past the retention the server answers 404 for it.
     tokio::time::sleep(Duration::from_millis(900)).await;
+    exp.cache.expire();
     let before = fake.requests(Route::GatewayStats) + fake.requests(Route::BatchStats);
     let out = exp.scrape().await;
     assert!(fake.requests(Route::GatewayStats) + fake.requests(Route::BatchStats) > before);

@@ -40,7 +40,6 @@ fn gateway_lines(text: &str) -> Vec<&str> {
 async fn start(keep: Duration) -> (fake_tts::FakeTts, Exporter) {
     let fake = fake(fleet()).await;
     let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
     cfg.keep_stale_for = keep;
     let exp = Exporter::start(cfg).await;
     (fake, exp)
@@ -59,7 +58,9 @@ async fn a_failed_refresh_serves_the_last_good_gateway_series_with_their_age() {
     assert!(good_series.len() > 10, "{good}");
 
     fake.set_fault(Route::ListGateways, Some(unavailable()));
+    // Real time, for the age of the served series.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    exp.cache.expire();
     let blip = exp.scrape().await;
     assert_eq!(value(&blip, "ttn_up"), Some(0.0), "{blip}");
     assert_eq!(
@@ -87,7 +88,7 @@ async fn a_failed_refresh_serves_the_last_good_gateway_series_with_their_age() {
     assert!(page.contains("gw-up"), "{page}");
 
     fake.set_fault(Route::ListGateways, None);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let back = exp.scrape().await;
     assert_eq!(value(&back, "ttn_up"), Some(1.0));
     assert_eq!(
@@ -102,9 +103,10 @@ async fn past_keep_stale_for_the_gateway_series_are_dropped() {
     let (fake, exp) = start(Duration::from_millis(400)).await;
     exp.scrape().await;
     fake.set_fault(Route::ListGateways, Some(unavailable()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let blip = exp.scrape().await;
     assert!(!series(&blip, "ttn_gateway_connected").is_empty(), "{blip}");
+    // Past keep_stale_for (real time): the failure's own TTL is an hour.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
@@ -112,7 +114,7 @@ async fn past_keep_stale_for_the_gateway_series_are_dropped() {
     assert_eq!(value(&out, "ttn_exporter_gateway_data_age_seconds"), None);
     assert_eq!(value(&out, "ttn_exporter_gateways"), Some(0.0));
     // Still none on the next failed refresh: the last good data is gone.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let out = exp.scrape().await;
     assert!(series(&out, "ttn_gateway_connected").is_empty(), "{out}");
     exp.stop().await;
@@ -124,7 +126,7 @@ async fn keep_stale_for_zero_drops_them_at_the_first_failure() {
     let good = exp.scrape().await;
     assert!(!series(&good, "ttn_gateway_connected").is_empty());
     fake.set_fault(Route::ListGateways, Some(unavailable()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert!(out.contains("reason=\"unauthorized\""), "{out}");
@@ -141,7 +143,7 @@ async fn a_back_off_longer_than_keep_stale_for_drops_them_without_asking_the_api
         Route::ListGateways,
         Some(Fault::RateLimited { retry_secs: 30 }),
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let limited = exp.scrape().await;
     assert!(
         !series(&limited, "ttn_gateway_connected").is_empty(),
@@ -169,7 +171,7 @@ async fn a_scrape_that_stops_waiting_serves_the_last_good_series() {
         Route::ListGateways,
         Some(Fault::Delay(Duration::from_millis(1500))),
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    exp.cache.expire();
     let out = client()
         .get(exp.url("/metrics"))
         .header("X-Prometheus-Scrape-Timeout-Seconds", "1")
@@ -192,7 +194,6 @@ async fn a_new_key_forgets_the_last_good_series() {
     assert!(!series(&good, "ttn_gateway_connected").is_empty());
     // A key the fake does not know: every refresh with it fails (401).
     let mut cfg = config(&fake.url());
-    cfg.cache_ttl = Duration::from_millis(50);
     cfg.api_key = ttn_exporter::config::keys::ApiKey::parse("NNSXS.FAKE-UNKNOWN-TEST-KEY").unwrap();
     let own = exp.cache.self_metrics().clone();
     exp.cache

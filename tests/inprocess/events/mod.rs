@@ -27,8 +27,8 @@ struct Setup {
     fake: FakeTts,
     events: Arc<Events>,
     addr: std::net::SocketAddr,
-    /// Serving until dropped.
-    _exp: Exporter,
+    /// Serving until dropped; each [`Setup::scrape`] expires its cache first.
+    exp: Exporter,
 }
 
 fn fast() -> Timing {
@@ -52,7 +52,6 @@ async fn start_with(fake: FakeTts, key: &str, chunk: usize) -> Setup {
 async fn start_timed(fake: FakeTts, key: &str, chunk: usize, timing: Timing) -> Setup {
     let mut cfg: Config = config(&fake.url());
     cfg.api_key = ApiKey::parse(key).expect("test key");
-    cfg.cache_ttl = Duration::from_millis(1);
     cfg.events = true;
     cfg.events_chunk = chunk;
     let app = App::builder(&cfg)
@@ -65,7 +64,7 @@ async fn start_timed(fake: FakeTts, key: &str, chunk: usize, timing: Timing) -> 
         fake,
         events,
         addr: exp.addr,
-        _exp: exp,
+        exp,
     }
 }
 
@@ -75,7 +74,9 @@ async fn start(gateways: usize) -> Setup {
 }
 
 impl Setup {
+    /// A scrape that refreshes: the cache is marked stale first.
     async fn scrape(&self) -> String {
+        self.exp.cache.expire();
         let resp = client()
             .get(format!("http://{}/metrics", self.addr))
             .send()
