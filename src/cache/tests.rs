@@ -135,6 +135,21 @@ fn kind(e: &Entry) -> Option<FailureKind> {
 }
 
 /// Let spawned refresh tasks run until they wait on the clock.
+/// `n` scrapes at once, each on its own task; their answers in order.
+async fn concurrent_scrapes(cache: &Cache<Script>, n: usize) -> Vec<Arc<Entry>> {
+    let scrapes: Vec<_> = (0..n)
+        .map(|_| {
+            let c = cache.clone();
+            tokio::spawn(async move { c.get().await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for s in scrapes {
+        got.push(s.await.unwrap());
+    }
+    got
+}
+
 async fn settle() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
@@ -149,16 +164,7 @@ mod single_flight {
         let script = Script::new(policy());
         script.then_after(Duration::from_secs(5), ok(&["gw-a", "gw-b"]));
         let cache = cache(&script);
-        let scrapes: Vec<_> = (0..20)
-            .map(|_| {
-                let c = cache.clone();
-                tokio::spawn(async move { c.get().await })
-            })
-            .collect();
-        let mut got = Vec::new();
-        for s in scrapes {
-            got.push(s.await.unwrap());
-        }
+        let got = concurrent_scrapes(&cache, 20).await;
         assert_eq!(script.calls(), 1, "one fetch");
         assert_eq!(cache.refreshes(), 1);
         assert!(got.iter().all(|e| Arc::ptr_eq(e, &got[0])), "one result");
@@ -178,16 +184,7 @@ mod single_flight {
         let cache = cache(&script);
         cache.get().await;
         advance(TTL).await;
-        let scrapes: Vec<_> = (0..10)
-            .map(|_| {
-                let c = cache.clone();
-                tokio::spawn(async move { c.get().await })
-            })
-            .collect();
-        let mut got = Vec::new();
-        for s in scrapes {
-            got.push(s.await.unwrap());
-        }
+        let got = concurrent_scrapes(&cache, 10).await;
         assert_eq!(script.calls(), 2, "one fetch for the ten stale scrapes");
         assert_eq!(cache.refreshes(), 2);
         assert!(got.iter().all(|e| Arc::ptr_eq(e, &got[0])));
