@@ -39,7 +39,7 @@ const MAX_PARAMS: usize = 32;
 /// Why a query was refused; one line for a 400 answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
-    /// More than [`MAX_PARAMS`] parameters.
+    /// More than `MAX_PARAMS` (32) parameters.
     #[error("too many query parameters (at most {MAX_PARAMS})")]
     TooManyParameters,
     /// `target`, `shard` or `shards` given twice.

@@ -104,7 +104,7 @@ impl ApiAuthInfo {
     }
 
     /// Whether the key's rights include reading gateway traffic (what the
-    /// events stream needs): [`TRAFFIC_RIGHT`] or `RIGHT_ALL`.
+    /// events stream needs): `TRAFFIC_RIGHT` or `RIGHT_ALL`.
     pub fn can_read_traffic(&self) -> bool {
         self.has_any(TRAFFIC_RIGHT.names)
     }

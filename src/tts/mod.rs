@@ -7,7 +7,7 @@
 //! upstream text in errors is made one line and short ([`crate::model::sanitize`]).
 //! It knows nothing about Prometheus: it returns [`crate::model`] values or a
 //! typed [`Error`]. An explicit `gateways` list is read from the registry
-//! one gateway at a time (`GET /gateways/{id}`, [`SINGLE_CONCURRENCY`] at
+//! one gateway at a time (`GET /gateways/{id}`, `SINGLE_CONCURRENCY` at
 //! once) and kept for [`REGISTRY_TTL`]: names and locations change rarely,
 //! stats every minute. Gateway locations and versions are read by [`location`];
 //! the events stream's subscription request is [`events`] (same client rules).

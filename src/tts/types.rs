@@ -46,7 +46,7 @@ pub struct ApiGateway {
     /// `version_ids`.
     #[serde(default, deserialize_with = "super::location::version_ids")]
     pub version_ids: Option<VersionIds>,
-    /// `attributes`, bounded (see [`super::lenient::attributes`]).
+    /// `attributes`, bounded (see `tts::lenient::attributes`).
     #[serde(default, deserialize_with = "super::lenient::attributes")]
     pub attributes: std::collections::BTreeMap<String, String>,
 }
