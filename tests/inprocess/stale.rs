@@ -100,14 +100,14 @@ async fn a_failed_refresh_serves_the_last_good_gateway_series_with_their_age() {
 
 #[tokio::test]
 async fn past_keep_stale_for_the_gateway_series_are_dropped() {
-    let (fake, exp) = start(Duration::from_millis(400)).await;
+    let (fake, exp) = start(Duration::from_millis(1500)).await;
     exp.scrape().await;
     fake.set_fault(Route::ListGateways, Some(unavailable()));
     exp.cache.expire();
     let blip = exp.scrape().await;
     assert!(!series(&blip, "ttn_gateway_connected").is_empty(), "{blip}");
     // Past keep_stale_for (real time): the failure's own TTL is an hour.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert!(series(&out, "ttn_gateway_connected").is_empty(), "{out}");
@@ -137,7 +137,7 @@ async fn keep_stale_for_zero_drops_them_at_the_first_failure() {
 
 #[tokio::test]
 async fn a_back_off_longer_than_keep_stale_for_drops_them_without_asking_the_api() {
-    let (fake, exp) = start(Duration::from_millis(300)).await;
+    let (fake, exp) = start(Duration::from_millis(1500)).await;
     exp.scrape().await;
     fake.set_fault(
         Route::ListGateways,
@@ -150,7 +150,7 @@ async fn a_back_off_longer_than_keep_stale_for_drops_them_without_asking_the_api
         "{limited}"
     );
     let asked = fake.requests(Route::ListGateways);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let out = exp.scrape().await;
     assert_eq!(value(&out, "ttn_up"), Some(0.0));
     assert!(series(&out, "ttn_gateway_connected").is_empty(), "{out}");
