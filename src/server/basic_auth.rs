@@ -18,7 +18,7 @@
 //! - a verified `Authorization` value is remembered (a scraper sends the same
 //!   header every time), so only new or wrong credentials pay for bcrypt.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -29,6 +29,8 @@ use base64::Engine;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::Semaphore;
+
+use super::limits::{ClientSlot, PerClient};
 
 /// Requests waiting for (or running) a bcrypt verification at most.
 pub const MAX_QUEUED: usize = 8;
@@ -78,8 +80,8 @@ pub struct BasicAuth {
     dummies: Vec<(u32, String)>,
     /// Keys the choice of dummy per unknown user name (random per process).
     dummy_key: std::collections::hash_map::RandomState,
-    /// Requests queued per client address.
-    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Requests queued per client address ([`client_key`]).
+    per_client: PerClient,
     /// bcrypt verifications done, by cost (for tests and diagnostics).
     rounds: Arc<Mutex<BTreeMap<u32, u64>>>,
     accepted: Mutex<HashSet<String>>,
@@ -158,7 +160,7 @@ impl BasicAuth {
         Ok(BasicAuth {
             dummies,
             dummy_key: std::collections::hash_map::RandomState::new(),
-            per_client: Arc::default(),
+            per_client: PerClient::default(),
             rounds: Arc::default(),
             users,
             accepted: Mutex::new(HashSet::new()),
@@ -195,7 +197,7 @@ impl BasicAuth {
             Some(h) => (true, (cost_of(h), h.clone())),
             None => (false, self.dummy_for(&user).clone()),
         };
-        let Some(slot) = ClientSlot::take(&self.per_client, client) else {
+        let Some(slot) = queue_slot(&self.per_client, client) else {
             tracing::debug!(%client, "too many basic auth checks waiting from this address; refusing without one");
             return false;
         };
@@ -293,39 +295,10 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// One client address's share of the queue; given back on drop.
-struct ClientSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl ClientSlot {
-    /// A slot for `ip`, unless it holds [`MAX_QUEUED_PER_CLIENT`] already.
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<ClientSlot> {
-        let ip = client_key(ip);
-        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(ip).or_insert(0);
-        if *n >= MAX_QUEUED_PER_CLIENT {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            map: map.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-    }
+/// A slot of the queue for `ip`'s [`client_key`], unless it holds
+/// [`MAX_QUEUED_PER_CLIENT`] already; given back on drop.
+fn queue_slot(per_client: &PerClient, ip: IpAddr) -> Option<ClientSlot> {
+    per_client.take(client_key(ip), MAX_QUEUED_PER_CLIENT)
 }
 
 /// `Basic base64(user:password)` into its parts.
@@ -458,11 +431,11 @@ mod tests {
         let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
         assert_eq!(client_key(a), client_key(b));
         assert_ne!(client_key(a), client_key(c));
-        let map = Arc::default();
-        let _held = [ClientSlot::take(&map, a), ClientSlot::take(&map, b)];
-        assert!(ClientSlot::take(&map, a).is_none());
-        assert!(ClientSlot::take(&map, c).is_some());
-        assert!(ClientSlot::take(&map, LOCAL).is_some());
+        let map = PerClient::default();
+        let _held = [queue_slot(&map, a), queue_slot(&map, b)];
+        assert!(queue_slot(&map, a).is_none());
+        assert!(queue_slot(&map, c).is_some());
+        assert!(queue_slot(&map, LOCAL).is_some());
     }
 
     /// Issue 21 item 1: one address holds at most its share of the queue;

@@ -103,7 +103,9 @@ impl AcceptErrors {
     }
 }
 
-/// Open connections per client IP; a [`ClientSlot`] gives one back on drop.
+/// A count per client address, bounded per address: the server's open
+/// connections and basic auth's queued checks. A [`ClientSlot`] gives its
+/// one back on drop.
 #[derive(Clone, Default)]
 pub(super) struct PerClient(Arc<Mutex<HashMap<IpAddr, usize>>>);
 
